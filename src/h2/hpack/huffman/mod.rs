@@ -1,0 +1,1 @@
+//! Huffman coding (RFC 7541 §5.2, Appendix B).

@@ -2,6 +2,10 @@
 //!
 //! The crate is layered; each layer uses only the ones below it (see `docs/architecture.md`):
 //! - [`h2`]: the sans-IO HTTP/2 protocol core (frames, HPACK, connection state machine).
-#![forbid(unsafe_code)]
+//! - [`proxy`]: what the gateway does with each stream (for now: local answers).
+//! - [`runtime`]: pinned worker threads, listeners and the I/O backends that move bytes.
+#![deny(unsafe_code)]
 
 pub mod h2;
+pub mod proxy;
+pub mod runtime;

@@ -23,7 +23,13 @@ impl<'a> Headers<'a> {
         let mut priority = None;
         if head.has(flag::PRIORITY) {
             if rest.len() < 5 {
-                return Err(conn_err(ErrorCode::FRAME_SIZE_ERROR));
+                // Padding may not reach into the priority fields (§6.2).
+                let code = if head.has(flag::PADDED) {
+                    ErrorCode::PROTOCOL_ERROR
+                } else {
+                    ErrorCode::FRAME_SIZE_ERROR
+                };
+                return Err(conn_err(code));
             }
             priority = Some(Priority::parse(head.stream_id, rest)?);
             rest = &rest[5..];

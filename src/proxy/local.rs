@@ -1,0 +1,155 @@
+//! Local answers: responses h2edge makes itself instead of forwarding a stream.
+//!
+//! A gRPC client (request `content-type: application/grpc...`) gets HTTP 200 Trailers-Only with a
+//! `grpc-status` and a short `grpc-message`; a plain HTTP/2 client gets the matching HTTP status with
+//! a short text body. The handler records what the peer's frames asked for during
+//! [`Connection::recv`] and answers afterwards in [`LocalReplies::flush`], since the connection is
+//! busy during `recv`.
+
+use crate::h2::conn::{Connection, Handler};
+use crate::h2::error::ErrorCode;
+use crate::h2::fields::FieldList;
+
+/// Why the gateway answers a stream itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The demo without upstreams: a small 200 for plain requests.
+    Demo,
+    /// No route matched: 404 / gRPC 12 UNIMPLEMENTED.
+    NoRoute,
+}
+
+impl Reason {
+    fn http_status(self) -> &'static [u8] {
+        match self {
+            Reason::Demo => b"200",
+            Reason::NoRoute => b"404",
+        }
+    }
+
+    fn grpc_status(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Reason::Demo | Reason::NoRoute => (b"12", b"no route for this method"),
+        }
+    }
+
+    fn body(self) -> &'static [u8] {
+        match self {
+            Reason::Demo => b"h2edge demo: answered by the gateway itself\n",
+            Reason::NoRoute => b"no route\n",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    stream_id: u32,
+    grpc: bool,
+    /// Request fully received: time to answer.
+    ready: bool,
+    /// Body bytes already sent (plain responses), once the head is out.
+    sent: Option<usize>,
+}
+
+/// Answers every stream of one connection locally with `reason`.
+pub struct LocalReplies {
+    reason: Reason,
+    pending: Vec<Pending>,
+    /// Received body bytes to hand back to flow control, per stream.
+    released: Vec<(u32, usize)>,
+}
+
+impl LocalReplies {
+    pub fn new(reason: Reason) -> Self {
+        LocalReplies {
+            reason,
+            pending: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
+    fn mark_ready(&mut self, stream_id: u32) {
+        if let Some(p) = self.pending.iter_mut().find(|p| p.stream_id == stream_id) {
+            p.ready = true;
+        }
+    }
+
+    /// Sends every answer that is due, as far as flow control allows.
+    pub fn flush(&mut self, conn: &mut Connection) {
+        for (stream_id, n) in self.released.drain(..) {
+            conn.release_capacity(stream_id, n);
+        }
+        let reason = self.reason;
+        self.pending.retain_mut(|p| {
+            if !p.ready {
+                return true;
+            }
+            if p.grpc {
+                let (code, message) = reason.grpc_status();
+                let head = [
+                    (&b":status"[..], &b"200"[..]),
+                    (b"content-type", b"application/grpc"),
+                    (b"grpc-status", code),
+                    (b"grpc-message", message),
+                ];
+                let _ = conn.send_headers(p.stream_id, head, true);
+                return false;
+            }
+            let body = reason.body();
+            let sent = match p.sent {
+                Some(sent) => sent,
+                None => {
+                    let head = [
+                        (&b":status"[..], reason.http_status()),
+                        (b"content-type", b"text/plain"),
+                    ];
+                    if conn.send_headers(p.stream_id, head, false).is_err() {
+                        return false;
+                    }
+                    0
+                }
+            };
+            match conn.send_data(p.stream_id, &body[sent..], true) {
+                Ok(n) if sent + n == body.len() => false,
+                Ok(n) => {
+                    p.sent = Some(sent + n);
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+    }
+}
+
+impl Handler for LocalReplies {
+    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
+        let grpc = fields
+            .get(b"content-type")
+            .is_some_and(|ct| ct.starts_with(b"application/grpc"));
+        self.pending.push(Pending {
+            stream_id,
+            grpc,
+            ready: end_stream,
+            sent: None,
+        });
+    }
+
+    fn on_trailers(&mut self, stream_id: u32, _fields: &FieldList) {
+        self.mark_ready(stream_id);
+    }
+
+    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
+        if !data.is_empty() {
+            self.released.push((stream_id, data.len()));
+        }
+        if end_stream {
+            self.mark_ready(stream_id);
+        }
+    }
+
+    fn on_reset(&mut self, stream_id: u32, _code: ErrorCode, _remote: bool) {
+        self.pending.retain(|p| p.stream_id != stream_id);
+    }
+
+    fn on_goaway(&mut self, _last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {}
+}

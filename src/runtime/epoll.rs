@@ -1,0 +1,189 @@
+//! The epoll backend (through mio): readiness turned into the [`Backend`] interface. It is the
+//! fallback where io_uring is blocked (Docker ≥ 25 and containerd ≥ 2.0 seccomp defaults).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use mio::{Events, Interest, Poll, Token as MioToken};
+
+use super::io::{Backend, Sink, Token};
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 << 10;
+/// Reads per readiness event before the connection waits for the next loop turn, so one busy peer
+/// cannot hold the worker.
+const READS_PER_EVENT: usize = 4;
+/// Tokens at and above this value are listeners.
+const LISTENER_BASE: usize = usize::MAX / 2;
+
+pub struct Epoll {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<mio::net::TcpListener>,
+    conns: Vec<Option<mio::net::TcpStream>>,
+    /// Connections that still had bytes to read when their read budget ran out.
+    again: Vec<Token>,
+    scratch: Vec<u8>,
+}
+
+impl Epoll {
+    pub fn new() -> io::Result<Self> {
+        Ok(Epoll {
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            listeners: Vec::new(),
+            conns: Vec::new(),
+            again: Vec::new(),
+            scratch: vec![0; READ_CHUNK],
+        })
+    }
+
+    fn accept_all(&mut self, index: usize, sink: &mut impl Sink) {
+        let Some(listener) = self.listeners.get(index) else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => sink.accepted(into_std(stream), peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors or a connection reset before accept: try again next event.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads from `token` until it would block or the read budget is spent.
+    fn read_some(&mut self, token: Token, sink: &mut impl Sink) {
+        for _ in 0..READS_PER_EVENT {
+            let Some(Some(stream)) = self.conns.get_mut(token) else {
+                return;
+            };
+            match stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.forget(token);
+                    sink.closed(token, None);
+                    return;
+                }
+                Ok(n) => sink.received(token, &self.scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.forget(token);
+                    sink.closed(token, Some(e));
+                    return;
+                }
+            }
+        }
+        self.again.push(token);
+    }
+
+    fn forget(&mut self, token: Token) {
+        if let Some(slot) = self.conns.get_mut(token) {
+            if let Some(mut stream) = slot.take() {
+                let _ = self.poll.registry().deregister(&mut stream);
+            }
+        }
+    }
+}
+
+fn into_std(stream: mio::net::TcpStream) -> TcpStream {
+    TcpStream::from(std::os::fd::OwnedFd::from(stream))
+}
+
+impl Backend for Epoll {
+    fn name(&self) -> &'static str {
+        "epoll"
+    }
+
+    fn listen(&mut self, listener: TcpListener) -> io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        let token = MioToken(LISTENER_BASE + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        self.listeners.push(listener);
+        Ok(())
+    }
+
+    fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()> {
+        if token >= LISTENER_BASE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "token too large",
+            ));
+        }
+        stream.set_nonblocking(true)?;
+        stream.set_nodelay(true)?;
+        let mut stream = mio::net::TcpStream::from_std(stream);
+        self.poll.registry().register(
+            &mut stream,
+            MioToken(token),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        if self.conns.len() <= token {
+            self.conns.resize_with(token + 1, || None);
+        }
+        self.conns[token] = Some(stream);
+        Ok(())
+    }
+
+    fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize> {
+        let Some(Some(stream)) = self.conns.get_mut(token) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let mut sent = 0;
+        while sent < data.len() {
+            match stream.write(&data[sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    fn close(&mut self, token: Token) {
+        self.forget(token);
+    }
+
+    fn poll(&mut self, timeout: Option<Duration>, sink: &mut impl Sink) -> io::Result<()> {
+        let timeout = if self.again.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut again = std::mem::take(&mut self.again);
+        for token in again.drain(..) {
+            self.read_some(token, sink);
+        }
+        // Keep the allocation for the next turn (read_some may have pushed new entries).
+        again.append(&mut self.again);
+        self.again = again;
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
+            let token = event.token().0;
+            if token >= LISTENER_BASE {
+                self.accept_all(token - LISTENER_BASE, sink);
+                continue;
+            }
+            if event.is_writable() && matches!(self.conns.get(token), Some(Some(_))) {
+                sink.writable(token);
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                self.read_some(token, sink);
+            }
+        }
+        self.events = events;
+        Ok(())
+    }
+}

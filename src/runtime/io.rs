@@ -1,0 +1,39 @@
+//! The small I/O interface the workers are written against. A backend moves bytes between sockets
+//! and the worker; it knows nothing of TLS or HTTP/2. The epoll backend ([`super::epoll`]) works
+//! everywhere; the io_uring backend is the fast path where the kernel allows it.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+/// A connection's handle, chosen by the worker (an index into its connection table).
+pub type Token = usize;
+
+/// What a backend reports from [`Backend::poll`]. Each call hands over borrowed data, so received
+/// bytes go from the kernel to the protocol code without an extra copy.
+pub trait Sink {
+    /// A listener accepted a connection; the worker registers it (or drops it).
+    fn accepted(&mut self, stream: TcpStream, peer: SocketAddr);
+    /// Bytes arrived on `token`.
+    fn received(&mut self, token: Token, data: &[u8]);
+    /// `token` can take more output (after a short send).
+    fn writable(&mut self, token: Token);
+    /// The peer closed `token`, or it failed; the backend has already forgotten it.
+    fn closed(&mut self, token: Token, error: Option<io::Error>);
+}
+
+pub trait Backend {
+    /// A short name for logs and metrics (`"epoll"`, `"io_uring"`).
+    fn name(&self) -> &'static str;
+    /// Starts accepting on `listener`.
+    fn listen(&mut self, listener: TcpListener) -> io::Result<()>;
+    /// Adopts a connected socket under `token` and starts receiving on it.
+    fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()>;
+    /// Offers output for `token`; returns how many bytes were taken. When fewer than offered were
+    /// taken, [`Sink::writable`] says when to offer the rest.
+    fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize>;
+    /// Closes `token`'s socket.
+    fn close(&mut self, token: Token);
+    /// Waits up to `timeout` for I/O and reports it to `sink`.
+    fn poll(&mut self, timeout: Option<Duration>, sink: &mut impl Sink) -> io::Result<()>;
+}

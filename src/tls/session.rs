@@ -1,0 +1,308 @@
+//! The TLS record pump over rustls's unbuffered API, for either side of a connection.
+//!
+//! Ciphertext from the socket is appended to `incoming`; decrypted application data is handed to a
+//! callback record by record; plaintext to send is encrypted straight into `outgoing`, which the I/O
+//! shell writes and then advances. Handshake records go into `outgoing` in order, so one FIFO
+//! carries everything for the socket.
+//!
+//! Note: rustls 0.23's unbuffered API still copies each decrypted record out of the receive buffer
+//! (its `ReadTraffic` keeps in-place decryption "for the future"); encryption does go straight into
+//! our buffer.
+
+use std::sync::Arc;
+
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use rustls::pki_types::ServerName;
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus,
+};
+use rustls::{ClientConfig, ServerConfig};
+
+/// TLS record overhead we reserve per 16 KiB record when encrypting (header, tag, content type).
+const RECORD_OVERHEAD: usize = 64;
+const MAX_RECORD: usize = 16 << 10;
+
+/// The two sides of rustls's unbuffered connection, behind one interface.
+pub trait Side {
+    type Data;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
+    fn common(&self) -> &UnbufferedConnectionCommon<Self::Data>;
+}
+
+impl Side for UnbufferedServerConnection {
+    type Data = ServerConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+    fn common(&self) -> &UnbufferedConnectionCommon<Self::Data> {
+        self
+    }
+}
+
+impl Side for UnbufferedClientConnection {
+    type Data = ClientConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+    fn common(&self) -> &UnbufferedConnectionCommon<Self::Data> {
+        self
+    }
+}
+
+/// Why a TLS session failed; any queued alert is already in the outgoing buffer.
+#[derive(Debug)]
+pub struct TlsError(pub rustls::Error);
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS: {}", self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+pub struct TlsSession<C: Side> {
+    conn: C,
+    incoming: Vec<u8>,
+    outgoing: Vec<u8>,
+    /// Bytes at the front of `outgoing` already written to the socket.
+    written: usize,
+    failed: bool,
+    peer_closed: bool,
+}
+
+pub type ServerSession = TlsSession<UnbufferedServerConnection>;
+pub type ClientSession = TlsSession<UnbufferedClientConnection>;
+
+impl ServerSession {
+    pub fn server(config: Arc<ServerConfig>) -> Result<Self, TlsError> {
+        Ok(Self::with(
+            UnbufferedServerConnection::new(config).map_err(TlsError)?,
+        ))
+    }
+}
+
+impl ClientSession {
+    pub fn client(config: Arc<ClientConfig>, name: ServerName<'static>) -> Result<Self, TlsError> {
+        Ok(Self::with(
+            UnbufferedClientConnection::new(config, name).map_err(TlsError)?,
+        ))
+    }
+}
+
+impl<C: Side> TlsSession<C> {
+    fn with(conn: C) -> Self {
+        let mut session = TlsSession {
+            conn,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            written: 0,
+            failed: false,
+            peer_closed: false,
+        };
+        // A client's ClientHello is ready at once.
+        let _ = session.pump(&mut |_| {});
+        session
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.common().is_handshaking()
+    }
+
+    /// The protocol both sides agreed on by ALPN.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.common().alpn_protocol()
+    }
+
+    /// The peer sent close_notify, or the session failed: nothing more will be received.
+    pub fn is_done(&self) -> bool {
+        self.failed || self.peer_closed
+    }
+
+    /// Ciphertext ready for the socket.
+    pub fn outgoing(&self) -> &[u8] {
+        &self.outgoing[self.written..]
+    }
+
+    /// `n` bytes of [`TlsSession::outgoing`] were written.
+    pub fn advance_outgoing(&mut self, n: usize) {
+        self.written = (self.written + n).min(self.outgoing.len());
+        if self.written == self.outgoing.len() {
+            self.outgoing.clear();
+            self.written = 0;
+        }
+    }
+
+    /// Takes ciphertext from the socket and hands each decrypted application record to `plaintext`.
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        plaintext: &mut impl FnMut(&[u8]),
+    ) -> Result<(), TlsError> {
+        if self.failed {
+            return Err(TlsError(rustls::Error::General(
+                "session already failed".into(),
+            )));
+        }
+        self.incoming.extend_from_slice(data);
+        self.pump(plaintext)
+    }
+
+    /// Processes buffered records until rustls needs more input or has nothing left to say.
+    fn pump(&mut self, plaintext: &mut impl FnMut(&[u8])) -> Result<(), TlsError> {
+        loop {
+            let UnbufferedStatus { mut discard, state } = self.conn.process(&mut self.incoming);
+            let progress = match state {
+                Err(e) => {
+                    self.failed = true;
+                    self.incoming.drain(..discard.min(self.incoming.len()));
+                    self.flush_alert();
+                    return Err(TlsError(e));
+                }
+                Ok(ConnectionState::ReadTraffic(mut traffic)) => {
+                    while let Some(record) = traffic.next_record() {
+                        let record = record.map_err(TlsError)?;
+                        discard += record.discard;
+                        plaintext(record.payload);
+                    }
+                    true
+                }
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    encode_into(&mut self.outgoing, |buf| encode.encode(buf)).map_err(TlsError)?;
+                    true
+                }
+                // Everything encoded is already queued in `outgoing`, in order.
+                Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    transmit.done();
+                    true
+                }
+                Ok(ConnectionState::PeerClosed) => {
+                    self.peer_closed = true;
+                    true
+                }
+                // BlockedHandshake and WriteTraffic: nothing more to do until more input arrives.
+                // (ReadEarlyData cannot happen: early data is never enabled.)
+                Ok(_) => false,
+            };
+            self.incoming.drain(..discard.min(self.incoming.len()));
+            if !progress {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a failure rustls may still have an alert queued: put it on the wire.
+    fn flush_alert(&mut self) {
+        for _ in 0..4 {
+            // The same buffer as before: rustls's deframer keeps positions into it.
+            let status = self.conn.process(&mut self.incoming);
+            match status.state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    if encode_into(&mut self.outgoing, |buf| encode.encode(buf)).is_err() {
+                        return;
+                    }
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
+                _ => return,
+            }
+        }
+    }
+
+    /// Encrypts `plain` into the outgoing buffer. Returns false (taking nothing) while the handshake
+    /// is still running; call again once it is done.
+    pub fn send(&mut self, plain: &[u8]) -> Result<bool, TlsError> {
+        if self.failed {
+            return Err(TlsError(rustls::Error::General(
+                "session already failed".into(),
+            )));
+        }
+        loop {
+            let UnbufferedStatus { discard, state } = self.conn.process(&mut self.incoming);
+            let done = match state {
+                Err(e) => {
+                    self.failed = true;
+                    return Err(TlsError(e));
+                }
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => {
+                    let records = plain.len().div_ceil(MAX_RECORD).max(1);
+                    let start = self.outgoing.len();
+                    self.outgoing
+                        .resize(start + plain.len() + records * RECORD_OVERHEAD, 0);
+                    match traffic.encrypt(plain, &mut self.outgoing[start..]) {
+                        Ok(n) => {
+                            self.outgoing.truncate(start + n);
+                            Some(true)
+                        }
+                        Err(EncryptError::InsufficientSize(_) | EncryptError::EncryptExhausted) => {
+                            self.outgoing.truncate(start);
+                            self.failed = true;
+                            return Err(TlsError(rustls::Error::EncryptError));
+                        }
+                    }
+                }
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    encode_into(&mut self.outgoing, |buf| encode.encode(buf)).map_err(TlsError)?;
+                    None
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    transmit.done();
+                    None
+                }
+                Ok(_) => Some(false),
+            };
+            self.incoming.drain(..discard.min(self.incoming.len()));
+            if let Some(done) = done {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Queues close_notify.
+    pub fn close(&mut self) {
+        if self.failed {
+            return;
+        }
+        let status = self.conn.process(&mut self.incoming);
+        if let Ok(ConnectionState::WriteTraffic(mut traffic)) = status.state {
+            let start = self.outgoing.len();
+            self.outgoing.resize(start + RECORD_OVERHEAD, 0);
+            let n = traffic
+                .queue_close_notify(&mut self.outgoing[start..])
+                .unwrap_or(0);
+            self.outgoing.truncate(start + n);
+        }
+    }
+}
+
+/// Appends one encoded handshake record to `out`, growing it to the size rustls asks for.
+fn encode_into(
+    out: &mut Vec<u8>,
+    mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+) -> Result<(), rustls::Error> {
+    let start = out.len();
+    let mut room = 4096;
+    loop {
+        out.resize(start + room, 0);
+        match encode(&mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                return Ok(());
+            }
+            Err(EncodeError::InsufficientSize(e)) => room = e.required_size,
+            Err(EncodeError::AlreadyEncoded) => {
+                out.truncate(start);
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! TLS sessions driven in memory against each other: ALPN h2, SNI certificate choice (wildcards
+//! included), mutual TLS, SAN checks by DNS name and by SPIFFE URI, and alerts instead of hangs.
+
+use std::sync::Arc;
+
+use h2edge::demo::pki::{Ca, Issued};
+use h2edge::tls::client::{Identity, UpstreamTls, client_config};
+use h2edge::tls::server::{ServerCert, server_config};
+use h2edge::tls::session::{ClientSession, ServerSession, TlsError};
+use rustls::pki_types::ServerName;
+
+/// Moves bytes both ways until neither side has anything to send; returns what each side received.
+fn run(
+    client: &mut ClientSession,
+    server: &mut ServerSession,
+) -> Result<(Vec<u8>, Vec<u8>), (&'static str, TlsError)> {
+    let (mut to_client, mut to_server) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let c_out = client.outgoing().to_vec();
+        client.advance_outgoing(c_out.len());
+        let s_out = server.outgoing().to_vec();
+        server.advance_outgoing(s_out.len());
+        if c_out.is_empty() && s_out.is_empty() {
+            break;
+        }
+        server
+            .receive(&c_out, &mut |p| to_server.extend_from_slice(p))
+            .map_err(|e| ("server", e))?;
+        client
+            .receive(&s_out, &mut |p| to_client.extend_from_slice(p))
+            .map_err(|e| ("client", e))?;
+    }
+    Ok((to_client, to_server))
+}
+
+fn server_cert(issued: &Issued, hostnames: &[&str]) -> ServerCert {
+    ServerCert {
+        hostnames: hostnames.iter().map(|h| h.to_string()).collect(),
+        cert_pem: issued.cert_pem.clone().into_bytes(),
+        key_pem: issued.key_pem.clone().into_bytes(),
+    }
+}
+
+fn upstream(ca: &Ca, client: Option<&Issued>, identity: Identity) -> Arc<rustls::ClientConfig> {
+    client_config(&UpstreamTls {
+        ca_pem: ca.cert_pem.clone().into_bytes(),
+        client_cert: client.map(|c| {
+            (
+                c.cert_pem.clone().into_bytes(),
+                c.key_pem.clone().into_bytes(),
+            )
+        }),
+        identity,
+    })
+    .expect("client config")
+}
+
+fn name(n: &str) -> ServerName<'static> {
+    ServerName::try_from(n.to_string()).unwrap()
+}
+
+#[test]
+fn handshake_alpn_and_data_both_ways() {
+    let ca = Ca::new("test ca").unwrap();
+    let server = server_config(&[server_cert(
+        &ca.issue(&["gateway.test"]).unwrap(),
+        &["gateway.test"],
+    )])
+    .unwrap();
+    let mut s = ServerSession::server(server).unwrap();
+    let mut c = ClientSession::client(
+        upstream(&ca, None, Identity::ServerName),
+        name("gateway.test"),
+    )
+    .unwrap();
+    run(&mut c, &mut s).unwrap();
+    assert!(!c.is_handshaking() && !s.is_handshaking());
+    assert_eq!(c.alpn_protocol(), Some(&b"h2"[..]));
+    assert_eq!(s.alpn_protocol(), Some(&b"h2"[..]));
+    let big = vec![7u8; 100_000];
+    assert!(c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap());
+    assert!(s.send(&big).unwrap());
+    let (to_client, to_server) = run(&mut c, &mut s).unwrap();
+    assert_eq!(to_server, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(to_client, big);
+}
+
+#[test]
+fn send_before_handshake_takes_nothing() {
+    let ca = Ca::new("test ca").unwrap();
+    let server =
+        server_config(&[server_cert(&ca.issue(&["a.test"]).unwrap(), &["a.test"])]).unwrap();
+    let _s = ServerSession::server(server).unwrap();
+    let mut c =
+        ClientSession::client(upstream(&ca, None, Identity::ServerName), name("a.test")).unwrap();
+    assert!(!c.send(b"early").unwrap());
+}
+
+#[test]
+fn sni_picks_exact_then_wildcard_then_default() {
+    let ca = Ca::new("test ca").unwrap();
+    let exact = ca.issue(&["api.example.com"]).unwrap();
+    let wild = ca.issue(&["*.example.com"]).unwrap();
+    let default = ca.issue(&["default.test"]).unwrap();
+    let server = server_config(&[
+        server_cert(&default, &[]),
+        server_cert(&exact, &["api.example.com"]),
+        server_cert(&wild, &["*.example.com"]),
+    ])
+    .unwrap();
+    // Each client checks the server's certificate against the name it asked for, so a wrong pick
+    // fails the handshake.
+    for host in ["api.example.com", "shop.example.com", "default.test"] {
+        let mut s = ServerSession::server(server.clone()).unwrap();
+        let mut c =
+            ClientSession::client(upstream(&ca, None, Identity::ServerName), name(host)).unwrap();
+        run(&mut c, &mut s).unwrap_or_else(|(side, e)| panic!("{host}: {side}: {e}"));
+        assert!(!c.is_handshaking(), "{host}");
+    }
+    // One label only: a.b.example.com is not covered by *.example.com, so the default is served and
+    // the client rejects it.
+    let mut s = ServerSession::server(server).unwrap();
+    let mut c = ClientSession::client(
+        upstream(&ca, None, Identity::ServerName),
+        name("a.b.example.com"),
+    )
+    .unwrap();
+    assert!(run(&mut c, &mut s).is_err());
+}
+
+#[test]
+fn client_without_h2_gets_an_alert_not_a_hang() {
+    let ca = Ca::new("test ca").unwrap();
+    let server = server_config(&[server_cert(
+        &ca.issue(&["gateway.test"]).unwrap(),
+        &["gateway.test"],
+    )])
+    .unwrap();
+    let mut config = (*upstream(&ca, None, Identity::ServerName)).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut s = ServerSession::server(server).unwrap();
+    let mut c = ClientSession::client(Arc::new(config), name("gateway.test")).unwrap();
+    let err = run(&mut c, &mut s).expect_err("handshake must fail");
+    assert_eq!(err.0, "server", "{}", err.1);
+    // The server queued an alert; the client learns of the failure from it at once.
+    let alert = s.outgoing().to_vec();
+    assert!(!alert.is_empty(), "the server must send an alert");
+    let err = c
+        .receive(&alert, &mut |_| {})
+        .expect_err("client must fail");
+    assert!(err.to_string().contains("NoApplicationProtocol"), "{err}");
+}
+
+/// mTLS towards an upstream: the upstream requires a client certificate signed by the mesh CA, and
+/// the gateway checks the upstream's SPIFFE id.
+fn mtls_pair(ca: &Ca, upstream_names: &[&str]) -> Arc<rustls::ServerConfig> {
+    let issued = ca.issue(upstream_names).unwrap();
+    let provider = h2edge::tls::provider::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in h2edge::tls::certs_from_pem(ca.cert_pem.as_bytes()).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            h2edge::tls::certs_from_pem(issued.cert_pem.as_bytes()).unwrap(),
+            h2edge::tls::key_from_pem(issued.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+#[test]
+fn spiffe_uri_san_is_checked() {
+    let mesh = Ca::new("mesh ca").unwrap();
+    let upstream_cfg = mtls_pair(
+        &mesh,
+        &[
+            "backend.test",
+            "spiffe://cluster.local/ns/default/sa/product",
+        ],
+    );
+    let gw = mesh
+        .issue(&["spiffe://cluster.local/ns/default/sa/gateway"])
+        .unwrap();
+
+    let good = Identity::Uri("spiffe://cluster.local/ns/default/sa/product".into());
+    let mut s = ServerSession::server(upstream_cfg.clone()).unwrap();
+    let mut c =
+        ClientSession::client(upstream(&mesh, Some(&gw), good), name("backend.test")).unwrap();
+    run(&mut c, &mut s).unwrap();
+    assert!(!c.is_handshaking() && !s.is_handshaking());
+
+    let wrong = Identity::Uri("spiffe://cluster.local/ns/default/sa/other".into());
+    let mut s = ServerSession::server(upstream_cfg).unwrap();
+    let mut c =
+        ClientSession::client(upstream(&mesh, Some(&gw), wrong), name("backend.test")).unwrap();
+    let err = run(&mut c, &mut s).expect_err("wrong SPIFFE id must fail");
+    assert_eq!(err.0, "client");
+    assert!(err.1.to_string().contains("NotValidForName"), "{}", err.1);
+}
+
+#[test]
+fn upstream_requires_the_client_certificate() {
+    let mesh = Ca::new("mesh ca").unwrap();
+    let upstream_cfg = mtls_pair(&mesh, &["backend.test"]);
+    let mut s = ServerSession::server(upstream_cfg).unwrap();
+    let mut c = ClientSession::client(
+        upstream(&mesh, None, Identity::ServerName),
+        name("backend.test"),
+    )
+    .unwrap();
+    let err = run(&mut c, &mut s).expect_err("no client certificate must fail");
+    assert_eq!(err.0, "server", "{}", err.1);
+}
+
+#[test]
+fn untrusted_upstream_is_refused() {
+    let mesh = Ca::new("mesh ca").unwrap();
+    let rogue = Ca::new("rogue ca").unwrap();
+    let upstream_cfg = mtls_pair(&rogue, &["backend.test"]);
+    let gw = mesh.issue(&["gateway.test"]).unwrap();
+    let mut s = ServerSession::server(upstream_cfg).unwrap();
+    let mut c = ClientSession::client(
+        upstream(&mesh, Some(&gw), Identity::ServerName),
+        name("backend.test"),
+    )
+    .unwrap();
+    let err = run(&mut c, &mut s).expect_err("a certificate from another CA must fail");
+    assert_eq!(err.0, "client");
+}

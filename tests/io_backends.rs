@@ -25,7 +25,7 @@ struct Echo {
 }
 
 impl Sink for Echo {
-    fn accepted(&mut self, stream: TcpStream, _peer: SocketAddr) {
+    fn accepted(&mut self, _listener: usize, stream: TcpStream, _peer: SocketAddr) {
         self.accepted.push(stream);
     }
     fn received(&mut self, token: Token, data: &[u8]) {
@@ -115,5 +115,62 @@ fn io_uring_echoes() {
         Ok(_) => run(Uring::new),
         // Where io_uring is blocked the gateway falls back to epoll; nothing to test here.
         Err(e) => eprintln!("io_uring unavailable here ({e}); skipped"),
+    }
+}
+
+/// Answers the first bytes it receives with `REPLY` and closes at once, as the gateway does when it
+/// rejects a client (a GOAWAY, an HTTP/1.1 505): the reply must arrive whole, followed by EOF, not be
+/// destroyed by a reset.
+const REPLY: &[u8] = b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\n\r\n";
+
+fn reply_and_close<B: Backend + 'static>(make: fn() -> io::Result<B>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || -> io::Result<()> {
+        let mut backend = make()?;
+        backend.listen(listener)?;
+        let mut sink = Echo::default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut replied = false;
+        // Keep polling a little after closing so the backend can finish the send and the FIN.
+        let mut after = 0;
+        while after < 20 && Instant::now() < deadline {
+            backend.poll(Some(Duration::from_millis(10)), &mut sink)?;
+            for stream in std::mem::take(&mut sink.accepted) {
+                backend.register(0, stream)?;
+            }
+            if !replied && sink.dirty.contains(&0) {
+                assert_eq!(backend.send(0, REPLY)?, REPLY.len());
+                backend.close(0);
+                replied = true;
+            }
+            sink.dirty.clear();
+            if replied {
+                after += 1;
+            }
+        }
+        Ok(())
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // More than the server reads before it closes: unread input must not turn the close into a reset.
+    stream.write_all(&vec![b'x'; 200_000]).unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).expect("reply then EOF");
+    assert_eq!(got, REPLY);
+    server.join().unwrap().unwrap();
+}
+
+#[test]
+fn epoll_delivers_last_bytes_before_close() {
+    reply_and_close(Epoll::new);
+}
+
+#[test]
+fn io_uring_delivers_last_bytes_before_close() {
+    if Uring::new().is_ok() {
+        reply_and_close(Uring::new);
     }
 }

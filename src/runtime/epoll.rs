@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token as MioToken};
 
@@ -16,6 +16,10 @@ const READ_CHUNK: usize = 64 << 10;
 const READS_PER_EVENT: usize = 4;
 /// Tokens at and above this value are listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
+/// Tokens at and above this value (and below `LISTENER_BASE`) are sockets being closed.
+const DRAIN_BASE: usize = usize::MAX / 4;
+/// How long a closed socket may take to see the peer's FIN before it is dropped anyway.
+pub const LINGER: Duration = Duration::from_secs(2);
 
 pub struct Epoll {
     poll: Poll,
@@ -24,6 +28,9 @@ pub struct Epoll {
     conns: Vec<Option<mio::net::TcpStream>>,
     /// Connections that still had bytes to read when their read budget ran out.
     again: Vec<Token>,
+    /// Closed sockets, write side shut, read until the peer's FIN (or `LINGER`) so that our last
+    /// bytes (a GOAWAY, an HTTP/1.1 answer) arrive instead of being destroyed by a reset.
+    draining: Vec<Option<(mio::net::TcpStream, Instant)>>,
     scratch: Vec<u8>,
 }
 
@@ -35,6 +42,7 @@ impl Epoll {
             listeners: Vec::new(),
             conns: Vec::new(),
             again: Vec::new(),
+            draining: Vec::new(),
             scratch: vec![0; READ_CHUNK],
         })
     }
@@ -45,7 +53,7 @@ impl Epoll {
         };
         loop {
             match listener.accept() {
-                Ok((stream, peer)) => sink.accepted(into_std(stream), peer),
+                Ok((stream, peer)) => sink.accepted(index, into_std(stream), peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // Out of descriptors or a connection reset before accept: try again next event.
@@ -77,6 +85,29 @@ impl Epoll {
             }
         }
         self.again.push(token);
+    }
+
+    /// Reads and discards from a closing socket; drops it at EOF, on error, or past its deadline.
+    fn drain(&mut self, index: usize) {
+        let Some(Some((stream, _))) = self.draining.get_mut(index) else {
+            return;
+        };
+        loop {
+            match stream.read(&mut self.scratch) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.drop_drained(index);
+    }
+
+    fn drop_drained(&mut self, index: usize) {
+        if let Some(Some((mut stream, _))) = self.draining.get_mut(index).map(Option::take) {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
     }
 
     fn forget(&mut self, token: Token) {
@@ -148,7 +179,32 @@ impl Backend for Epoll {
     }
 
     fn close(&mut self, token: Token) {
-        self.forget(token);
+        let Some(mut stream) = self.conns.get_mut(token).and_then(Option::take) else {
+            return;
+        };
+        let index = match self.draining.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.draining.push(None);
+                self.draining.len() - 1
+            }
+        };
+        let linger = stream.shutdown(std::net::Shutdown::Write).is_ok()
+            && index < LISTENER_BASE - DRAIN_BASE
+            && self
+                .poll
+                .registry()
+                .reregister(
+                    &mut stream,
+                    MioToken(DRAIN_BASE + index),
+                    Interest::READABLE,
+                )
+                .is_ok();
+        if linger {
+            self.draining[index] = Some((stream, Instant::now() + LINGER));
+        } else {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
     }
 
     fn poll(&mut self, timeout: Option<Duration>, sink: &mut impl Sink) -> io::Result<()> {
@@ -176,6 +232,10 @@ impl Backend for Epoll {
                 self.accept_all(token - LISTENER_BASE, sink);
                 continue;
             }
+            if token >= DRAIN_BASE {
+                self.drain(token - DRAIN_BASE);
+                continue;
+            }
             if event.is_writable() && matches!(self.conns.get(token), Some(Some(_))) {
                 sink.writable(token);
             }
@@ -184,6 +244,12 @@ impl Backend for Epoll {
             }
         }
         self.events = events;
+        let now = Instant::now();
+        for i in 0..self.draining.len() {
+            if matches!(&self.draining[i], Some((_, deadline)) if *deadline <= now) {
+                self.drop_drained(i);
+            }
+        }
         Ok(())
     }
 }

@@ -12,8 +12,9 @@ pub type Token = usize;
 /// What a backend reports from [`Backend::poll`]. Each call hands over borrowed data, so received
 /// bytes go from the kernel to the protocol code without an extra copy.
 pub trait Sink {
-    /// A listener accepted a connection; the worker registers it (or drops it).
-    fn accepted(&mut self, stream: TcpStream, peer: SocketAddr);
+    /// Listener number `listener` (in the order of [`Backend::listen`] calls) accepted a connection;
+    /// the worker registers it (or drops it).
+    fn accepted(&mut self, listener: usize, stream: TcpStream, peer: SocketAddr);
     /// Bytes arrived on `token`.
     fn received(&mut self, token: Token, data: &[u8]);
     /// `token` can take more output (after a short send).

@@ -65,8 +65,10 @@ impl BackendKind {
 pub struct RuntimeConfig {
     /// Worker threads; 0 means one per allowed CPU.
     pub workers: usize,
-    /// The cleartext HTTP/2 (prior knowledge) listener.
-    pub h2c_listen: SocketAddr,
+    /// Cleartext HTTP/2 (prior knowledge) listener.
+    pub h2c_listen: Option<SocketAddr>,
+    /// TLS listener (ALPN `h2`) and its server config.
+    pub tls_listen: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
     pub h2: conn::Config,
     pub backend: BackendKind,
 }
@@ -81,7 +83,14 @@ pub fn run(config: &RuntimeConfig, shutdown: Arc<AtomicBool>) -> std::io::Result
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
         // Bind in the main thread so a busy port fails the start, not a worker.
-        let listener = listener::bind_reuseport(config.h2c_listen)?;
+        let mut listeners = Vec::new();
+        if let Some((addr, tls)) = &config.tls_listen {
+            let kind = worker::ListenerKind::Tls(tls.clone());
+            listeners.push((listener::bind_reuseport(*addr)?, kind));
+        }
+        if let Some(addr) = config.h2c_listen {
+            listeners.push((listener::bind_reuseport(addr)?, worker::ListenerKind::H2c));
+        }
         let kind = config.backend;
         let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
         let h2 = config.h2.clone();
@@ -97,9 +106,11 @@ pub fn run(config: &RuntimeConfig, shutdown: Arc<AtomicBool>) -> std::io::Result
                 // Each ring belongs to the thread that uses it.
                 match kind {
                     BackendKind::IoUring => {
-                        worker::run(uring::Uring::new()?, listener, h2, shutdown)
+                        worker::run(uring::Uring::new()?, listeners, h2, shutdown)
                     }
-                    BackendKind::Epoll => worker::run(epoll::Epoll::new()?, listener, h2, shutdown),
+                    BackendKind::Epoll => {
+                        worker::run(epoll::Epoll::new()?, listeners, h2, shutdown)
+                    }
                 }
             })?;
         handles.push(handle);

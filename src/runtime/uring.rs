@@ -17,7 +17,7 @@ use std::io;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
@@ -66,8 +66,9 @@ struct Slot {
     queued: Vec<u8>,
     /// The worker was offered more than we took: tell it when there is room again.
     refused: bool,
-    /// Shut down: waiting for the last completion before the socket is dropped.
-    closing: bool,
+    /// Write side shut: reading until the peer's FIN (or the deadline), then dropped after the
+    /// last completion, so that our last bytes arrive instead of being destroyed by a reset.
+    closing: Option<Instant>,
 }
 
 /// The provided-buffer ring: `BUF_COUNT` buffers of `BUF_SIZE` bytes the kernel picks from.
@@ -227,9 +228,9 @@ impl Uring {
         self.push(entry)
     }
 
-    /// Submits the send of `slot.sending` from its current offset.
-    fn submit_send(&mut self, index: usize) -> io::Result<()> {
-        let Some(Some(slot)) = self.slots.get_mut(index) else {
+    /// Submits the send of `slot.sending` from its current offset (the slot may be live or closing).
+    fn submit_send(&mut self, index: usize, generation: u32) -> io::Result<()> {
+        let Some(slot) = self.slot_mut(index, generation) else {
             return Ok(());
         };
         let Some((buf, offset)) = &slot.sending else {
@@ -256,16 +257,21 @@ impl Uring {
         }
     }
 
-    /// Forgets a live connection: shuts the socket down (which ends its pending operations) and
-    /// parks it until the last completion.
-    fn retire(&mut self, index: usize) {
-        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+    /// Forgets a live connection. `linger`: shut only the write side and keep reading until the
+    /// peer's FIN or a deadline; otherwise shut both sides, which ends pending operations at once.
+    /// Either way the socket is parked until its last completion.
+    fn retire(&mut self, index: usize, linger: bool) {
+        let Some(mut slot) = self.slots.get_mut(index).and_then(Option::take) else {
             return;
         };
-        let _ = slot.stream.shutdown(Shutdown::Both);
+        if !linger {
+            let _ = slot.stream.shutdown(Shutdown::Both);
+        } else if slot.sending.is_none() {
+            let _ = slot.stream.shutdown(Shutdown::Write);
+        }
+        // Otherwise on_send shuts the write side once the output in flight is out.
         if slot.in_flight > 0 {
-            let mut slot = slot;
-            slot.closing = true;
+            slot.closing = Some(Instant::now() + super::epoll::LINGER);
             self.closing.insert((index, slot.generation), slot);
         }
     }
@@ -284,7 +290,7 @@ impl Uring {
             // SAFETY: a successful accept returns a new descriptor that nothing else owns.
             let stream = unsafe { TcpStream::from_raw_fd(res) };
             if let Ok(peer) = stream.peer_addr() {
-                sink.accepted(stream, peer);
+                sink.accepted(index, stream, peer);
             }
         }
         if !cqueue::more(flags) {
@@ -311,7 +317,7 @@ impl Uring {
         if !more {
             slot.in_flight = slot.in_flight.saturating_sub(1);
         }
-        let closing = slot.closing;
+        let closing = slot.closing.is_some();
         if let Some(bid) = bid {
             if res > 0 && !closing {
                 sink.received(index, self.buffers.buffer(bid, res as usize));
@@ -319,15 +325,21 @@ impl Uring {
             self.buffers.push(bid);
         }
         if closing {
+            if res == 0 || res < 0 {
+                // EOF or error: reading is over; make sure nothing else stays pending.
+                if let Some(slot) = self.closing.get(&(index, generation)) {
+                    let _ = slot.stream.shutdown(Shutdown::Both);
+                }
+            }
             self.settle(index, generation);
             return;
         }
         if res == 0 || (res < 0 && res != -libc::ENOBUFS) {
             let error = (res < 0).then(|| io::Error::from_raw_os_error(-res));
-            self.retire(index);
+            self.retire(index, false);
             sink.closed(index, error);
         } else if !more && self.arm_recv(index).is_err() {
-            self.retire(index);
+            self.retire(index, false);
             sink.closed(index, Some(io::Error::other("cannot re-arm receive")));
         }
     }
@@ -337,13 +349,15 @@ impl Uring {
             return;
         };
         slot.in_flight = slot.in_flight.saturating_sub(1);
-        if slot.closing {
-            self.settle(index, generation);
-            return;
-        }
+        let closing = slot.closing.is_some();
         if res < 0 {
-            self.retire(index);
-            sink.closed(index, Some(io::Error::from_raw_os_error(-res)));
+            if closing {
+                let _ = slot.stream.shutdown(Shutdown::Both);
+                self.settle(index, generation);
+            } else {
+                self.retire(index, false);
+                sink.closed(index, Some(io::Error::from_raw_os_error(-res)));
+            }
             return;
         }
         let Some((buf, offset)) = slot.sending.as_mut() else {
@@ -351,7 +365,7 @@ impl Uring {
         };
         *offset += res as usize;
         if *offset < buf.len() {
-            let _ = self.submit_send(index);
+            let _ = self.submit_send(index, generation);
             return;
         }
         // Done: the queued output (if any) goes next, in the buffer just freed.
@@ -363,12 +377,17 @@ impl Uring {
         let notify = std::mem::take(&mut slot.refused);
         if !buf.is_empty() {
             slot.sending = Some((buf, 0));
-            let _ = self.submit_send(index);
+            let _ = self.submit_send(index, generation);
+        } else if closing {
+            // The last bytes are out: now the FIN may follow them.
+            let _ = slot.stream.shutdown(Shutdown::Write);
+            self.settle(index, generation);
+            return;
         } else {
             // Keep the allocation for the next send.
             slot.queued = buf;
         }
-        if notify {
+        if notify && !closing {
             sink.writable(index);
         }
     }
@@ -398,7 +417,7 @@ impl Backend for Uring {
             self.slots.resize_with(token + 1, || None);
         }
         if self.slots[token].is_some() {
-            self.retire(token);
+            self.retire(token, false);
         }
         self.slots[token] = Some(Slot {
             stream,
@@ -407,7 +426,7 @@ impl Backend for Uring {
             sending: None,
             queued: Vec::new(),
             refused: false,
-            closing: false,
+            closing: None,
         });
         self.arm_recv(token)
     }
@@ -423,7 +442,8 @@ impl Backend for Uring {
             buf.extend_from_slice(&data[..n]);
             slot.sending = Some((buf, 0));
             slot.refused = n < data.len();
-            self.submit_send(token)?;
+            let generation = slot.generation;
+            self.submit_send(token, generation)?;
             return Ok(n);
         }
         let n = data.len().min(MAX_QUEUED.saturating_sub(slot.queued.len()));
@@ -435,7 +455,7 @@ impl Backend for Uring {
     }
 
     fn close(&mut self, token: Token) {
-        self.retire(token);
+        self.retire(token, true);
     }
 
     fn poll(&mut self, timeout: Option<Duration>, sink: &mut impl Sink) -> io::Result<()> {
@@ -475,6 +495,14 @@ impl Backend for Uring {
         completions.clear();
         self.completions = completions;
         self.buffers.publish();
+        // Closing sockets whose peer never sent FIN: shut them fully so their receive ends.
+        let now = Instant::now();
+        for slot in self.closing.values_mut() {
+            if slot.closing.is_some_and(|deadline| deadline <= now) {
+                let _ = slot.stream.shutdown(Shutdown::Both);
+                slot.closing = Some(now + super::epoll::LINGER);
+            }
+        }
         Ok(())
     }
 }

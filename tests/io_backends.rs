@@ -22,6 +22,7 @@ struct Echo {
     backlog: HashMap<Token, Vec<u8>>,
     dirty: Vec<Token>,
     closed: usize,
+    connected: Vec<(Token, bool)>,
 }
 
 impl Sink for Echo {
@@ -35,11 +36,13 @@ impl Sink for Echo {
             .extend_from_slice(data);
         self.dirty.push(token);
     }
+    fn connected(&mut self, token: Token, result: io::Result<()>) {
+        self.connected.push((token, result.is_ok()));
+    }
     fn writable(&mut self, token: Token) {
         self.dirty.push(token);
     }
-    fn closed(&mut self, token: Token, _error: Option<io::Error>) {
-        self.backlog.remove(&token);
+    fn closed(&mut self, _token: Token, _error: Option<io::Error>) {
         self.closed += 1;
     }
 }
@@ -172,5 +175,60 @@ fn epoll_delivers_last_bytes_before_close() {
 fn io_uring_delivers_last_bytes_before_close() {
     if Uring::new().is_ok() {
         reply_and_close(Uring::new);
+    }
+}
+
+/// Outgoing connections: one to a live echo server exchanges bytes, one to a closed port fails
+/// through `Sink::connected`.
+fn connect_out<B: Backend>(make: fn() -> io::Result<B>) {
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut s, _) = echo.accept().unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(&buf).unwrap();
+    });
+    let closed_addr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut backend = make().unwrap();
+    let mut sink = Echo::default();
+    backend.connect(1, echo_addr).unwrap();
+    backend.connect(2, closed_addr).unwrap();
+    // Offered before the connect completes: taken now or after `writable`.
+    let mut pending: &[u8] = b"hello";
+    let n = backend.send(1, pending).unwrap();
+    pending = &pending[n..];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        backend
+            .poll(Some(Duration::from_millis(10)), &mut sink)
+            .unwrap();
+        if !pending.is_empty() && sink.dirty.contains(&1) {
+            let n = backend.send(1, pending).unwrap();
+            pending = &pending[n..];
+        }
+        sink.dirty.clear();
+        if sink.backlog.get(&1).is_some_and(|b| b.len() == 5) && sink.connected.len() == 2 {
+            break;
+        }
+    }
+    sink.connected.sort();
+    assert_eq!(sink.connected, vec![(1, true), (2, false)]);
+    assert_eq!(sink.backlog.get(&1).map(Vec::as_slice), Some(&b"hello"[..]));
+    server.join().unwrap();
+}
+
+#[test]
+fn epoll_connects() {
+    connect_out(Epoll::new);
+}
+
+#[test]
+fn io_uring_connects() {
+    if Uring::new().is_ok() {
+        connect_out(Uring::new);
     }
 }

@@ -2,7 +2,7 @@
 //! fallback where io_uring is blocked (Docker ≥ 25 and containerd ≥ 2.0 seccomp defaults).
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token as MioToken};
@@ -26,6 +26,8 @@ pub struct Epoll {
     events: Events,
     listeners: Vec<mio::net::TcpListener>,
     conns: Vec<Option<mio::net::TcpStream>>,
+    /// Per token: a connect is in progress (its first writable event settles it).
+    connecting: Vec<bool>,
     /// Connections that still had bytes to read when their read budget ran out.
     again: Vec<Token>,
     /// Closed sockets, write side shut, read until the peer's FIN (or `LINGER`) so that our last
@@ -41,6 +43,7 @@ impl Epoll {
             events: Events::with_capacity(1024),
             listeners: Vec::new(),
             conns: Vec::new(),
+            connecting: Vec::new(),
             again: Vec::new(),
             draining: Vec::new(),
             scratch: vec![0; READ_CHUNK],
@@ -110,6 +113,40 @@ impl Epoll {
         }
     }
 
+    fn insert(&mut self, token: Token, stream: mio::net::TcpStream, connecting: bool) {
+        if self.conns.len() <= token {
+            self.conns.resize_with(token + 1, || None);
+            self.connecting.resize(token + 1, false);
+        }
+        self.conns[token] = Some(stream);
+        self.connecting[token] = connecting;
+    }
+
+    /// Settles a connect in progress once the socket reports writable or an error.
+    fn finish_connect(&mut self, token: Token, sink: &mut impl Sink) -> bool {
+        let Some(Some(stream)) = self.conns.get(token) else {
+            return false;
+        };
+        let error = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => stream.peer_addr().err(),
+        };
+        if let Some(flag) = self.connecting.get_mut(token) {
+            *flag = false;
+        }
+        match error {
+            None => {
+                sink.connected(token, Ok(()));
+                true
+            }
+            Some(e) => {
+                self.forget(token);
+                sink.connected(token, Err(e));
+                false
+            }
+        }
+    }
+
     fn forget(&mut self, token: Token) {
         if let Some(slot) = self.conns.get_mut(token) {
             if let Some(mut stream) = slot.take() {
@@ -154,14 +191,32 @@ impl Backend for Epoll {
             MioToken(token),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        if self.conns.len() <= token {
-            self.conns.resize_with(token + 1, || None);
+        self.insert(token, stream, false);
+        Ok(())
+    }
+
+    fn connect(&mut self, token: Token, addr: SocketAddr) -> io::Result<()> {
+        if token >= DRAIN_BASE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "token too large",
+            ));
         }
-        self.conns[token] = Some(stream);
+        let mut stream = mio::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        self.poll.registry().register(
+            &mut stream,
+            MioToken(token),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        self.insert(token, stream, true);
         Ok(())
     }
 
     fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize> {
+        if self.connecting.get(token) == Some(&true) {
+            return Ok(0);
+        }
         let Some(Some(stream)) = self.conns.get_mut(token) else {
             return Err(io::ErrorKind::NotConnected.into());
         };
@@ -235,6 +290,14 @@ impl Backend for Epoll {
             if token >= DRAIN_BASE {
                 self.drain(token - DRAIN_BASE);
                 continue;
+            }
+            if self.connecting.get(token) == Some(&true) {
+                if !(event.is_writable() || event.is_error() || event.is_write_closed()) {
+                    continue;
+                }
+                if !self.finish_connect(token, sink) {
+                    continue;
+                }
             }
             if event.is_writable() && matches!(self.conns.get(token), Some(Some(_))) {
                 sink.writable(token);

@@ -17,6 +17,9 @@ pub trait Sink {
     fn accepted(&mut self, listener: usize, stream: TcpStream, peer: SocketAddr);
     /// Bytes arrived on `token`.
     fn received(&mut self, token: Token, data: &[u8]);
+    /// A connection started with [`Backend::connect`] is established (receiving has started), or
+    /// failed (the backend has forgotten the token).
+    fn connected(&mut self, token: Token, result: io::Result<()>);
     /// `token` can take more output (after a short send).
     fn writable(&mut self, token: Token);
     /// The peer closed `token`, or it failed; the backend has already forgotten it.
@@ -30,6 +33,9 @@ pub trait Backend {
     fn listen(&mut self, listener: TcpListener) -> io::Result<()>;
     /// Adopts a connected socket under `token` and starts receiving on it.
     fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()>;
+    /// Starts a non-blocking connect of `token` to `addr`; [`Sink::connected`] reports the outcome.
+    /// Output offered before then is queued or refused like for any socket that cannot take more.
+    fn connect(&mut self, token: Token, addr: SocketAddr) -> io::Result<()>;
     /// Offers output for `token`; returns how many bytes were taken. When fewer than offered were
     /// taken, [`Sink::writable`] says when to offer the rest.
     fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize>;

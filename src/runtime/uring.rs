@@ -14,7 +14,7 @@
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -40,6 +40,8 @@ enum Op {
     Accept = 1,
     Recv = 2,
     Send = 3,
+    /// Writability of a socket whose non-blocking connect is in progress.
+    Connect = 4,
 }
 
 fn user_data(op: Op, generation: u32, index: usize) -> u64 {
@@ -66,6 +68,8 @@ struct Slot {
     queued: Vec<u8>,
     /// The worker was offered more than we took: tell it when there is room again.
     refused: bool,
+    /// A connect is in progress; receiving starts once it succeeds.
+    connecting: bool,
     /// Write side shut: reading until the peer's FIN (or the deadline), then dropped after the
     /// last completion, so that our last bytes arrive instead of being destroyed by a reset.
     closing: Option<Instant>,
@@ -344,6 +348,37 @@ impl Uring {
         }
     }
 
+    fn on_connect(&mut self, index: usize, generation: u32, sink: &mut impl Sink) {
+        let Some(slot) = self.slot_mut(index, generation) else {
+            return;
+        };
+        slot.in_flight = slot.in_flight.saturating_sub(1);
+        slot.connecting = false;
+        if slot.closing.is_some() {
+            self.settle(index, generation);
+            return;
+        }
+        let error = match slot.stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => slot.stream.peer_addr().err(),
+        };
+        if let Some(e) = error {
+            self.retire(index, false);
+            sink.connected(index, Err(e));
+            return;
+        }
+        let refused = std::mem::take(&mut slot.refused);
+        if let Err(e) = self.arm_recv(index) {
+            self.retire(index, false);
+            sink.connected(index, Err(e));
+            return;
+        }
+        sink.connected(index, Ok(()));
+        if refused {
+            sink.writable(index);
+        }
+    }
+
     fn on_send(&mut self, index: usize, generation: u32, res: i32, sink: &mut impl Sink) {
         let Some(slot) = self.slot_mut(index, generation) else {
             return;
@@ -426,15 +461,63 @@ impl Backend for Uring {
             sending: None,
             queued: Vec::new(),
             refused: false,
+            connecting: false,
             closing: None,
         });
         self.arm_recv(token)
+    }
+
+    fn connect(&mut self, token: Token, addr: SocketAddr) -> io::Result<()> {
+        if token > u32::MAX as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "token too large",
+            ));
+        }
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM.cloexec(),
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_nonblocking(true)?;
+        socket.set_tcp_nodelay(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        self.generation = self.generation.wrapping_add(1) & 0xff_ffff;
+        if self.slots.len() <= token {
+            self.slots.resize_with(token + 1, || None);
+        }
+        if self.slots[token].is_some() {
+            self.retire(token, false);
+        }
+        let stream: TcpStream = socket.into();
+        let entry = opcode::PollAdd::new(Fd(stream.as_raw_fd()), libc::POLLOUT as u32)
+            .build()
+            .user_data(user_data(Op::Connect, self.generation, token));
+        self.slots[token] = Some(Slot {
+            stream,
+            generation: self.generation,
+            in_flight: 1,
+            sending: None,
+            queued: Vec::new(),
+            refused: false,
+            connecting: true,
+            closing: None,
+        });
+        self.push(entry)
     }
 
     fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize> {
         let Some(Some(slot)) = self.slots.get_mut(token) else {
             return Err(io::ErrorKind::NotConnected.into());
         };
+        if slot.connecting {
+            slot.refused = true;
+            return Ok(0);
+        }
         if slot.sending.is_none() {
             let mut buf = std::mem::take(&mut slot.queued);
             buf.clear();
@@ -489,6 +572,7 @@ impl Backend for Uring {
                 x if x == Op::Accept as u8 => self.on_accept(index, res, flags, sink),
                 x if x == Op::Recv as u8 => self.on_recv(index, generation, res, flags, sink),
                 x if x == Op::Send as u8 => self.on_send(index, generation, res, sink),
+                x if x == Op::Connect as u8 => self.on_connect(index, generation, sink),
                 _ => {}
             }
         }

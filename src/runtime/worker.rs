@@ -359,6 +359,10 @@ impl Sink for State {
         self.process(token, data);
     }
 
+    fn connected(&mut self, _token: Token, _result: io::Result<()>) {
+        // This worker opens no connections of its own yet.
+    }
+
     fn writable(&mut self, token: Token) {
         if let Some(Some(c)) = self.conns.get_mut(token) {
             c.write_blocked = false;

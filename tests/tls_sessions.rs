@@ -9,11 +9,14 @@ use h2edge::tls::server::{ServerCert, server_config};
 use h2edge::tls::session::{ClientSession, ServerSession, TlsError};
 use rustls::pki_types::ServerName;
 
+/// Which side failed, and why.
+type Failure = (&'static str, TlsError);
+
 /// Moves bytes both ways until neither side has anything to send; returns what each side received.
 fn run(
     client: &mut ClientSession,
     server: &mut ServerSession,
-) -> Result<(Vec<u8>, Vec<u8>), (&'static str, TlsError)> {
+) -> Result<(Vec<u8>, Vec<u8>), Failure> {
     let (mut to_client, mut to_server) = (Vec::new(), Vec::new());
     for _ in 0..20 {
         let c_out = client.outgoing().to_vec();
@@ -62,10 +65,13 @@ fn name(n: &str) -> ServerName<'static> {
 #[test]
 fn handshake_alpn_and_data_both_ways() {
     let ca = Ca::new("test ca").unwrap();
-    let server = server_config(&[server_cert(
-        &ca.issue(&["gateway.test"]).unwrap(),
-        &["gateway.test"],
-    )])
+    let server = server_config(
+        &[server_cert(
+            &ca.issue(&["gateway.test"]).unwrap(),
+            &["gateway.test"],
+        )],
+        None,
+    )
     .unwrap();
     let mut s = ServerSession::server(server).unwrap();
     let mut c = ClientSession::client(
@@ -88,8 +94,11 @@ fn handshake_alpn_and_data_both_ways() {
 #[test]
 fn send_before_handshake_takes_nothing() {
     let ca = Ca::new("test ca").unwrap();
-    let server =
-        server_config(&[server_cert(&ca.issue(&["a.test"]).unwrap(), &["a.test"])]).unwrap();
+    let server = server_config(
+        &[server_cert(&ca.issue(&["a.test"]).unwrap(), &["a.test"])],
+        None,
+    )
+    .unwrap();
     let _s = ServerSession::server(server).unwrap();
     let mut c =
         ClientSession::client(upstream(&ca, None, Identity::ServerName), name("a.test")).unwrap();
@@ -102,11 +111,14 @@ fn sni_picks_exact_then_wildcard_then_default() {
     let exact = ca.issue(&["api.example.com"]).unwrap();
     let wild = ca.issue(&["*.example.com"]).unwrap();
     let default = ca.issue(&["default.test"]).unwrap();
-    let server = server_config(&[
-        server_cert(&default, &[]),
-        server_cert(&exact, &["api.example.com"]),
-        server_cert(&wild, &["*.example.com"]),
-    ])
+    let server = server_config(
+        &[
+            server_cert(&default, &[]),
+            server_cert(&exact, &["api.example.com"]),
+            server_cert(&wild, &["*.example.com"]),
+        ],
+        None,
+    )
     .unwrap();
     // Each client checks the server's certificate against the name it asked for, so a wrong pick
     // fails the handshake.
@@ -131,10 +143,13 @@ fn sni_picks_exact_then_wildcard_then_default() {
 #[test]
 fn client_without_h2_gets_an_alert_not_a_hang() {
     let ca = Ca::new("test ca").unwrap();
-    let server = server_config(&[server_cert(
-        &ca.issue(&["gateway.test"]).unwrap(),
-        &["gateway.test"],
-    )])
+    let server = server_config(
+        &[server_cert(
+            &ca.issue(&["gateway.test"]).unwrap(),
+            &["gateway.test"],
+        )],
+        None,
+    )
     .unwrap();
     let mut config = (*upstream(&ca, None, Identity::ServerName)).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -155,28 +170,7 @@ fn client_without_h2_gets_an_alert_not_a_hang() {
 /// the gateway checks the upstream's SPIFFE id.
 fn mtls_pair(ca: &Ca, upstream_names: &[&str]) -> Arc<rustls::ServerConfig> {
     let issued = ca.issue(upstream_names).unwrap();
-    let provider = h2edge::tls::provider::provider();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in h2edge::tls::certs_from_pem(ca.cert_pem.as_bytes()).unwrap() {
-        roots.add(c).unwrap();
-    }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            h2edge::tls::certs_from_pem(issued.cert_pem.as_bytes()).unwrap(),
-            h2edge::tls::key_from_pem(issued.key_pem.as_bytes()).unwrap(),
-        )
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(config)
+    server_config(&[server_cert(&issued, &[])], Some(ca.cert_pem.as_bytes())).unwrap()
 }
 
 #[test]

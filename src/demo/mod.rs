@@ -1,5 +1,174 @@
-//! The embedded demo: a throwaway PKI and local backends, so `h2edge demo` needs nothing else.
+//! The embedded demo: a throwaway PKI, three echo backends behind mutual TLS, and the gateway in
+//! front of them, so `h2edge demo` needs nothing else.
 //!
 //! - [`pki`]: a throwaway CA and the certificates the demo (and the tests) need.
 
 pub mod pki;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use rustls::pki_types::ServerName;
+
+use crate::h2::conn;
+use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
+use crate::runtime::{self, BackendKind, RuntimeConfig};
+use crate::tls::client::{Identity, UpstreamTls, client_config};
+use crate::tls::server::{ServerCert, server_config};
+
+/// The SPIFFE identities of the demo's mesh.
+pub const BACKEND_ID: &str = "spiffe://cluster.local/ns/demo/sa/echo";
+pub const GATEWAY_ID: &str = "spiffe://cluster.local/ns/demo/sa/h2edge";
+/// How many echo backends the demo runs.
+pub const BACKENDS: usize = 3;
+
+pub struct Options {
+    pub listen: SocketAddr,
+    pub h2c_listen: SocketAddr,
+    pub workers: usize,
+    pub backend: BackendKind,
+}
+
+/// A running demo.
+pub struct Running {
+    pub ca_path: PathBuf,
+    pub backends: Vec<SocketAddr>,
+    dir: PathBuf,
+    handles: Vec<JoinHandle<std::io::Result<()>>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Running {
+    pub fn backend_addrs(&self) -> String {
+        let names: Vec<String> = self
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("b{}={a}", i + 1))
+            .collect();
+        names.join(" ")
+    }
+
+    /// Waits until the shutdown flag is set and every thread has stopped.
+    pub fn wait(mut self) -> std::io::Result<()> {
+        let result = runtime::join(std::mem::take(&mut self.handles));
+        let _ = std::fs::remove_dir_all(&self.dir);
+        result
+    }
+
+    /// Stops the demo and waits for it.
+    pub fn stop(self) -> std::io::Result<()> {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.wait()
+    }
+}
+
+fn err(context: &str, e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("{context}: {e}"))
+}
+
+/// Starts the backends and the gateway; returns once everything listens.
+pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Running> {
+    let edge = pki::Ca::new("h2edge demo edge CA").map_err(|e| err("demo PKI", e))?;
+    let mesh = pki::Ca::new("h2edge demo mesh CA").map_err(|e| err("demo PKI", e))?;
+    let listener_cert = edge
+        .issue(&["localhost", "gateway.test", "127.0.0.1", "::1"])
+        .map_err(|e| err("demo PKI", e))?;
+    let backend_cert = mesh
+        .issue(&["backend.test", BACKEND_ID])
+        .map_err(|e| err("demo PKI", e))?;
+    let gateway_client = mesh.issue(&[GATEWAY_ID]).map_err(|e| err("demo PKI", e))?;
+
+    let dir = std::env::temp_dir().join(format!("h2edge-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let ca_path = dir.join("ca.crt");
+    std::fs::write(&ca_path, &edge.cert_pem)?;
+
+    // The backends: one worker, three mTLS listeners on ports the kernel picks.
+    let backend_tls = server_config(
+        &[ServerCert {
+            hostnames: Vec::new(),
+            cert_pem: backend_cert.cert_pem.into_bytes(),
+            key_pem: backend_cert.key_pem.into_bytes(),
+        }],
+        Some(mesh.cert_pem.as_bytes()),
+    )
+    .map_err(|e| err("backend TLS", e))?;
+    let mut backend_listeners = Vec::new();
+    let mut backends = Vec::new();
+    for _ in 0..BACKENDS {
+        let l = runtime::listener::bind_reuseport(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        backends.push(l.local_addr()?);
+        backend_listeners.push(l);
+    }
+    let backend_config = Arc::new(GatewayConfig {
+        listeners: vec![Listener::Tls(backend_tls); BACKENDS],
+        service: Service::Echo {
+            names: (1..=BACKENDS).map(|i| format!("b{i}")).collect(),
+        },
+        server_h2: conn::Config::default(),
+        client_h2: conn::Config::default(),
+    });
+    let mut handles = vec![runtime::spawn_one(
+        backend_listeners,
+        backend_config,
+        options.backend,
+        shutdown.clone(),
+        "h2edge-demo-backends",
+    )?];
+
+    // The gateway: TLS and h2c listeners, every stream proxied round robin over mTLS upstreams
+    // whose SPIFFE id is checked.
+    let upstream_tls = client_config(&UpstreamTls {
+        ca_pem: mesh.cert_pem.clone().into_bytes(),
+        client_cert: Some((
+            gateway_client.cert_pem.into_bytes(),
+            gateway_client.key_pem.into_bytes(),
+        )),
+        identity: Identity::Uri(BACKEND_ID.into()),
+    })
+    .map_err(|e| err("upstream TLS", e))?;
+    let name = ServerName::try_from("backend.test").map_err(|e| err("upstream name", e))?;
+    let endpoints = backends
+        .iter()
+        .map(|&addr| Endpoint {
+            addr,
+            tls: Some((upstream_tls.clone(), name.clone())),
+        })
+        .collect();
+    let listener_tls = server_config(
+        &[ServerCert {
+            hostnames: Vec::new(),
+            cert_pem: listener_cert.cert_pem.into_bytes(),
+            key_pem: listener_cert.key_pem.into_bytes(),
+        }],
+        None,
+    )
+    .map_err(|e| err("listener TLS", e))?;
+    let gateway = Arc::new(GatewayConfig {
+        listeners: vec![Listener::Tls(listener_tls), Listener::H2c],
+        service: Service::Proxy {
+            endpoints,
+            max_connections: 4,
+        },
+        server_h2: conn::Config::default(),
+        client_h2: conn::Config::default(),
+    });
+    let config = RuntimeConfig {
+        workers: options.workers,
+        listen: vec![options.listen, options.h2c_listen],
+        gateway,
+        backend: options.backend,
+    };
+    handles.extend(runtime::spawn(&config, shutdown.clone())?);
+    Ok(Running {
+        ca_path,
+        backends,
+        dir,
+        handles,
+        shutdown,
+    })
+}

@@ -17,6 +17,10 @@ pub enum Reason {
     Demo,
     /// No route matched: 404 / gRPC 12 UNIMPLEMENTED.
     NoRoute,
+    /// No upstream could take the stream (none healthy, all full, connect failed): 503 / gRPC 14.
+    Unavailable,
+    /// The upstream reset the stream or dropped its connection before answering: 502 / gRPC 14.
+    UpstreamFailed,
 }
 
 impl Reason {
@@ -24,12 +28,16 @@ impl Reason {
         match self {
             Reason::Demo => b"200",
             Reason::NoRoute => b"404",
+            Reason::Unavailable => b"503",
+            Reason::UpstreamFailed => b"502",
         }
     }
 
     fn grpc_status(self) -> (&'static [u8], &'static [u8]) {
         match self {
             Reason::Demo | Reason::NoRoute => (b"12", b"no route for this method"),
+            Reason::Unavailable => (b"14", b"no upstream available"),
+            Reason::UpstreamFailed => (b"14", b"upstream reset the stream"),
         }
     }
 
@@ -37,6 +45,8 @@ impl Reason {
         match self {
             Reason::Demo => b"h2edge demo: answered by the gateway itself\n",
             Reason::NoRoute => b"no route\n",
+            Reason::Unavailable => b"no upstream available\n",
+            Reason::UpstreamFailed => b"upstream failed\n",
         }
     }
 }
@@ -45,13 +55,15 @@ impl Reason {
 struct Pending {
     stream_id: u32,
     grpc: bool,
+    reason: Reason,
     /// Request fully received: time to answer.
     ready: bool,
     /// Body bytes already sent (plain responses), once the head is out.
     sent: Option<usize>,
 }
 
-/// Answers every stream of one connection locally with `reason`.
+/// Local answers on one connection: every stream it sees (the demo), or the streams it is told to
+/// answer ([`LocalReplies::answer`]).
 pub struct LocalReplies {
     reason: Reason,
     pending: Vec<Pending>,
@@ -68,6 +80,18 @@ impl LocalReplies {
         }
     }
 
+    /// Answers `stream_id` now with `reason` (a gRPC answer when `grpc`).
+    pub fn answer(&mut self, stream_id: u32, grpc: bool, reason: Reason) {
+        self.pending.retain(|p| p.stream_id != stream_id);
+        self.pending.push(Pending {
+            stream_id,
+            grpc,
+            reason,
+            ready: true,
+            sent: None,
+        });
+    }
+
     fn mark_ready(&mut self, stream_id: u32) {
         if let Some(p) = self.pending.iter_mut().find(|p| p.stream_id == stream_id) {
             p.ready = true;
@@ -79,8 +103,8 @@ impl LocalReplies {
         for (stream_id, n) in self.released.drain(..) {
             conn.release_capacity(stream_id, n);
         }
-        let reason = self.reason;
         self.pending.retain_mut(|p| {
+            let reason = p.reason;
             if !p.ready {
                 return true;
             }
@@ -129,6 +153,7 @@ impl Handler for LocalReplies {
         self.pending.push(Pending {
             stream_id,
             grpc,
+            reason: self.reason,
             ready: end_stream,
             sent: None,
         });

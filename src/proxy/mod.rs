@@ -1,6 +1,15 @@
-//! The application side of a client connection: what h2edge does with each stream.
+//! The application side of the gateway: what happens to each stream, sans-IO.
 //!
-//! - [`local`]: answers the gateway gives itself (no route, no upstream), as proper HTTP/2 or gRPC
-//!   responses, never a hung stream.
+//! - [`gateway`]: one worker's connection table (clients and upstreams), TLS on each, and the
+//!   bytes-in / bytes-out interface the runtime drives.
+//! - `bridge`: the per-stream bridge between a client stream and an upstream stream.
+//! - [`local`]: answers the gateway gives itself (no upstream, upstream failure, no route), as
+//!   proper HTTP/2 or gRPC responses, never a hung stream.
+//! - [`echo`]: the demo's echo backends.
+//! - [`headers`]: header rewriting between the legs.
 
+mod bridge;
+pub mod echo;
+pub mod gateway;
+pub mod headers;
 pub mod local;

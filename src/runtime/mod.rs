@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 
-use crate::h2::conn;
+use crate::proxy::gateway::GatewayConfig;
 
 /// Which I/O backend the workers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,20 +61,27 @@ impl BackendKind {
 }
 
 /// What a gateway process runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RuntimeConfig {
     /// Worker threads; 0 means one per allowed CPU.
     pub workers: usize,
-    /// Cleartext HTTP/2 (prior knowledge) listener.
-    pub h2c_listen: Option<SocketAddr>,
-    /// TLS listener (ALPN `h2`) and its server config.
-    pub tls_listen: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
-    pub h2: conn::Config,
+    /// Listening addresses, in the order of `gateway.listeners`.
+    pub listen: Vec<SocketAddr>,
+    pub gateway: Arc<GatewayConfig>,
     pub backend: BackendKind,
 }
 
 /// Starts the workers and waits for them; they stop when `shutdown` is set.
 pub fn run(config: &RuntimeConfig, shutdown: Arc<AtomicBool>) -> std::io::Result<()> {
+    let handles = spawn(config, shutdown)?;
+    join(handles)
+}
+
+/// Starts the workers (binding every listener first, so a busy port fails here).
+pub fn spawn(
+    config: &RuntimeConfig,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<Vec<thread::JoinHandle<std::io::Result<()>>>> {
     let cpus = affinity::allowed_cpus().unwrap_or_default();
     let workers = match config.workers {
         0 => cpus.len().max(1),
@@ -82,18 +89,14 @@ pub fn run(config: &RuntimeConfig, shutdown: Arc<AtomicBool>) -> std::io::Result
     };
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
-        // Bind in the main thread so a busy port fails the start, not a worker.
-        let mut listeners = Vec::new();
-        if let Some((addr, tls)) = &config.tls_listen {
-            let kind = worker::ListenerKind::Tls(tls.clone());
-            listeners.push((listener::bind_reuseport(*addr)?, kind));
-        }
-        if let Some(addr) = config.h2c_listen {
-            listeners.push((listener::bind_reuseport(addr)?, worker::ListenerKind::H2c));
-        }
-        let kind = config.backend;
+        let listeners = config
+            .listen
+            .iter()
+            .map(|addr| listener::bind_reuseport(*addr))
+            .collect::<std::io::Result<Vec<_>>>()?;
         let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
-        let h2 = config.h2.clone();
+        let gateway = config.gateway.clone();
+        let kind = config.backend;
         let shutdown = shutdown.clone();
         let handle = thread::Builder::new()
             .name(format!("h2edge-worker-{i}"))
@@ -106,15 +109,37 @@ pub fn run(config: &RuntimeConfig, shutdown: Arc<AtomicBool>) -> std::io::Result
                 // Each ring belongs to the thread that uses it.
                 match kind {
                     BackendKind::IoUring => {
-                        worker::run(uring::Uring::new()?, listeners, h2, shutdown)
+                        worker::run(uring::Uring::new()?, listeners, gateway, shutdown)
                     }
                     BackendKind::Epoll => {
-                        worker::run(epoll::Epoll::new()?, listeners, h2, shutdown)
+                        worker::run(epoll::Epoll::new()?, listeners, gateway, shutdown)
                     }
                 }
             })?;
         handles.push(handle);
     }
+    Ok(handles)
+}
+
+/// Starts one unpinned worker on listeners bound by the caller (used for the demo's backends, whose
+/// ports are picked by the kernel).
+pub fn spawn_one(
+    listeners: Vec<std::net::TcpListener>,
+    gateway: Arc<GatewayConfig>,
+    kind: BackendKind,
+    shutdown: Arc<AtomicBool>,
+    name: &str,
+) -> std::io::Result<thread::JoinHandle<std::io::Result<()>>> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || match kind {
+            BackendKind::IoUring => worker::run(uring::Uring::new()?, listeners, gateway, shutdown),
+            BackendKind::Epoll => worker::run(epoll::Epoll::new()?, listeners, gateway, shutdown),
+        })
+}
+
+/// Waits for workers started by [`spawn`].
+pub fn join(handles: Vec<thread::JoinHandle<std::io::Result<()>>>) -> std::io::Result<()> {
     let mut result = Ok(());
     for handle in handles {
         match handle.join() {

@@ -329,7 +329,7 @@ impl Uring {
             self.buffers.push(bid);
         }
         if closing {
-            if res == 0 || res < 0 {
+            if res <= 0 {
                 // EOF or error: reading is over; make sure nothing else stays pending.
                 if let Some(slot) = self.closing.get(&(index, generation)) {
                     let _ = slot.stream.shutdown(Shutdown::Both);

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rustls::ServerConfig;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
 
 use super::{TlsConfigError, certs_from_pem, key_from_pem, provider};
 
@@ -54,8 +54,12 @@ impl ResolvesServerCert for SniResolver {
 
 /// A server config for a TLS listener: ALPN `h2` only, so a client that cannot speak HTTP/2 gets a
 /// `no_application_protocol` alert rather than a hang; TLS 1.3 and 1.2; stateless resumption
-/// tickets plus the in-memory session cache.
-pub fn server_config(certs: &[ServerCert]) -> Result<Arc<ServerConfig>, TlsConfigError> {
+/// tickets plus the in-memory session cache. With `client_ca` (a PEM bundle), clients must present
+/// a certificate it signs (mutual TLS).
+pub fn server_config(
+    certs: &[ServerCert],
+    client_ca: Option<&[u8]>,
+) -> Result<Arc<ServerConfig>, TlsConfigError> {
     let provider = provider::provider();
     let mut resolver = SniResolver::default();
     for c in certs {
@@ -83,11 +87,25 @@ pub fn server_config(certs: &[ServerCert]) -> Result<Arc<ServerConfig>, TlsConfi
             "a TLS listener needs at least one certificate".into(),
         ));
     }
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsConfigError(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .map_err(|e| TlsConfigError(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for cert in certs_from_pem(ca)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| TlsConfigError(format!("bad client CA certificate: {e}")))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsConfigError(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec()];
     config.ticketer =
         rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsConfigError(e.to_string()))?;

@@ -1,0 +1,621 @@
+//! The per-stream bridge: each client stream is carried by one upstream stream on a connection of
+//! the worker's pool, and everything that happens on one side is repeated on the other.
+//!
+//! - Headers are re-encoded (hop-by-hop fields dropped, `x-forwarded-*` and `x-request-id` added);
+//!   DATA is forwarded as it arrives; trailers and END_STREAM pass both ways; a reset on either side
+//!   resets the other (a client cancel reaches the upstream as RST_STREAM CANCEL at once).
+//! - Flow control is coupled: bytes received on one leg are given back to that leg's windows only
+//!   once the other leg's connection has taken them. What the other leg cannot take yet waits in the
+//!   stream's `pending` buffer, which the receive window bounds.
+//! - A stream the upstream side cannot carry (no connection with room, connect failure, reset or loss
+//!   before the response started) gets a local answer: gRPC 14 UNAVAILABLE, or HTTP 503/502.
+//!
+//! While one connection processes its input it is out of the worker's table, so the other side of
+//! each stream is reached through [`Shared`]; work that needs the busy connection itself (giving
+//! back window, answering locally) is queued and done in `*_after_recv`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+
+use super::gateway::{App, Conn, Kind, Shared, Token};
+use super::headers;
+use super::local::{LocalReplies, Reason};
+use crate::h2::conn::{Connection, Handler};
+use crate::h2::error::ErrorCode;
+use crate::h2::fields::FieldList;
+
+/// Body bytes (and the end of the message) one leg has delivered and the other cannot take yet.
+#[derive(Default)]
+struct Pending {
+    data: Vec<u8>,
+    end: bool,
+    trailers: Option<FieldList>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && !self.end && self.trailers.is_none()
+    }
+}
+
+/// A client stream's link to its upstream stream.
+struct Link {
+    up: Token,
+    up_stream: u32,
+    /// Request body waiting for the upstream's windows.
+    pending: Pending,
+}
+
+/// The upstream stream's link back to its client stream.
+pub(super) struct Back {
+    client: Token,
+    client_stream: u32,
+    grpc: bool,
+    /// The final response head was sent to the client (after that, failures become resets).
+    responded: bool,
+    /// Response body waiting for the client's windows.
+    pending: Pending,
+}
+
+/// Proxy state of one client connection.
+pub(super) struct ClientSide {
+    peer_ip: Vec<u8>,
+    tls: bool,
+    streams: HashMap<u32, Link>,
+    local: LocalReplies,
+    /// Client window to give back once the connection is free: (stream, bytes).
+    released: Vec<(u32, usize)>,
+    /// Streams whose response waits on this client connection's send window (0: all).
+    drain: Vec<u32>,
+    /// Scratch for the `x-forwarded-for` and `x-request-id` values.
+    forwarded_for: Vec<u8>,
+    request_id: Vec<u8>,
+}
+
+impl ClientSide {
+    pub(super) fn new(peer: IpAddr, tls: bool) -> Self {
+        ClientSide {
+            peer_ip: peer.to_string().into_bytes(),
+            tls,
+            streams: HashMap::new(),
+            local: LocalReplies::new(Reason::Unavailable),
+            released: Vec::new(),
+            drain: Vec::new(),
+            forwarded_for: Vec::new(),
+            request_id: Vec::new(),
+        }
+    }
+}
+
+/// Proxy state of one upstream connection.
+pub(super) struct UpstreamSide {
+    pub(super) endpoint: usize,
+    pub(super) streams: HashMap<u32, Back>,
+    /// Upstream window to give back once the connection is free: (stream, bytes).
+    released: Vec<(u32, usize)>,
+    /// Streams whose request body waits on this upstream connection's send window (0: all).
+    drain: Vec<u32>,
+}
+
+impl UpstreamSide {
+    pub(super) fn new(endpoint: usize) -> Self {
+        UpstreamSide {
+            endpoint,
+            streams: HashMap::new(),
+            released: Vec::new(),
+            drain: Vec::new(),
+        }
+    }
+}
+
+fn is_grpc(fields: &FieldList) -> bool {
+    fields
+        .get(b"content-type")
+        .is_some_and(|ct| ct.starts_with(b"application/grpc"))
+}
+
+/// The client connection's parts, when it is in the table and runs the proxy.
+fn client_parts(conn: &mut Conn) -> Option<(&mut Connection, &mut ClientSide)> {
+    match conn {
+        Conn {
+            h2,
+            kind:
+                Kind::Client {
+                    app: App::Proxy(side),
+                    ..
+                },
+            ..
+        } => Some((h2, side)),
+        _ => None,
+    }
+}
+
+fn upstream_parts(conn: &mut Conn) -> Option<(&mut Connection, &mut UpstreamSide)> {
+    match conn {
+        Conn {
+            h2,
+            kind: Kind::Upstream(side),
+            ..
+        } => Some((h2, side)),
+        _ => None,
+    }
+}
+
+/// Handles a client connection's events (the connection itself is busy).
+pub(super) struct ClientHandler<'a> {
+    side: &'a mut ClientSide,
+    token: Token,
+    shared: &'a mut Shared,
+}
+
+impl<'a> ClientHandler<'a> {
+    pub(super) fn new(side: &'a mut ClientSide, token: Token, shared: &'a mut Shared) -> Self {
+        ClientHandler {
+            side,
+            token,
+            shared,
+        }
+    }
+}
+
+impl Handler for ClientHandler<'_> {
+    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
+        let grpc = is_grpc(fields);
+        let Some(up) = self.shared.pick_upstream() else {
+            self.side.local.answer(stream_id, grpc, Reason::Unavailable);
+            return;
+        };
+        let side = &mut *self.side;
+        headers::forwarded_for(
+            fields.get(b"x-forwarded-for"),
+            &side.peer_ip,
+            &mut side.forwarded_for,
+        );
+        let proto: &[u8] = if side.tls { b"https" } else { b"http" };
+        let mut extra: [(&[u8], &[u8]); 3] = [
+            (b"x-forwarded-for", &side.forwarded_for),
+            (b"x-forwarded-proto", proto),
+            (b"x-request-id", b""),
+        ];
+        let mut n_extra = 2;
+        if fields.get(b"x-request-id").is_none() {
+            self.shared.request_ids += 1;
+            side.request_id.clear();
+            let _ = write!(
+                side.request_id,
+                "{:08x}{:08x}{:016x}",
+                std::process::id(),
+                self.token,
+                self.shared.request_ids
+            );
+            extra[2].1 = &side.request_id;
+            n_extra = 3;
+        }
+        let Some(Some(upc)) = self.shared.conns.get_mut(up) else {
+            side.local.answer(stream_id, grpc, Reason::Unavailable);
+            return;
+        };
+        let Some((up_h2, up_side)) = upstream_parts(upc) else {
+            side.local.answer(stream_id, grpc, Reason::Unavailable);
+            return;
+        };
+        let forwarded =
+            headers::forward_request(fields.iter()).chain(extra[..n_extra].iter().copied());
+        match up_h2.open_stream(forwarded, end_stream) {
+            Ok(up_stream) => {
+                up_side.streams.insert(
+                    up_stream,
+                    Back {
+                        client: self.token,
+                        client_stream: stream_id,
+                        grpc,
+                        responded: false,
+                        pending: Pending::default(),
+                    },
+                );
+                side.streams.insert(
+                    stream_id,
+                    Link {
+                        up,
+                        up_stream,
+                        pending: Pending::default(),
+                    },
+                );
+                self.shared.dirty.push(up);
+            }
+            Err(_) => side.local.answer(stream_id, grpc, Reason::Unavailable),
+        }
+    }
+
+    fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
+        let Some(link) = self.side.streams.get_mut(&stream_id) else {
+            return;
+        };
+        if !link.pending.is_empty() {
+            link.pending.trailers = Some(fields.clone());
+            return;
+        }
+        if let Some((up_h2, _)) = self
+            .shared
+            .conns
+            .get_mut(link.up)
+            .and_then(|c| c.as_mut())
+            .and_then(upstream_parts)
+        {
+            let _ = up_h2.send_trailers(link.up_stream, headers::forward_request(fields.iter()));
+            self.shared.dirty.push(link.up);
+        }
+    }
+
+    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
+        let Some(link) = self.side.streams.get_mut(&stream_id) else {
+            // A stream answered locally: its body is read and dropped.
+            self.side.local.on_data(stream_id, data, end_stream);
+            return;
+        };
+        if !link.pending.is_empty() {
+            link.pending.data.extend_from_slice(data);
+            link.pending.end |= end_stream;
+            return;
+        }
+        let taken = match self
+            .shared
+            .conns
+            .get_mut(link.up)
+            .and_then(|c| c.as_mut())
+            .and_then(upstream_parts)
+        {
+            // A stream the upstream no longer has drops what arrives.
+            Some((up_h2, _)) => up_h2
+                .send_data(link.up_stream, data, end_stream)
+                .unwrap_or(data.len()),
+            None => data.len(),
+        };
+        self.side.released.push((stream_id, taken));
+        if taken < data.len() {
+            link.pending.data.extend_from_slice(&data[taken..]);
+            link.pending.end = end_stream;
+        }
+        self.shared.dirty.push(link.up);
+    }
+
+    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
+        self.side.local.on_reset(stream_id, code, remote);
+        if let Some(link) = self.side.streams.remove(&stream_id) {
+            if let Some((up_h2, up_side)) = self
+                .shared
+                .conns
+                .get_mut(link.up)
+                .and_then(|c| c.as_mut())
+                .and_then(upstream_parts)
+            {
+                up_h2.reset(link.up_stream, ErrorCode::CANCEL);
+                up_side.streams.remove(&link.up_stream);
+                self.shared.dirty.push(link.up);
+            }
+        }
+    }
+
+    fn on_goaway(&mut self, _last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {}
+
+    fn on_window_update(&mut self, stream_id: u32) {
+        self.side.drain.push(stream_id);
+    }
+}
+
+/// The client connection is free again: give back window, send local answers, and move response
+/// bytes that waited for its send window.
+pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shared: &mut Shared) {
+    for (stream_id, n) in side.released.drain(..) {
+        h2.release_capacity(stream_id, n);
+    }
+    side.local.flush(h2);
+    if side.drain.is_empty() {
+        return;
+    }
+    let all = side.drain.contains(&0);
+    let mut drain = std::mem::take(&mut side.drain);
+    if all {
+        drain.clear();
+        drain.extend(side.streams.keys().copied());
+    }
+    for &stream_id in &drain {
+        let Some(link) = side.streams.get(&stream_id) else {
+            continue;
+        };
+        let (up, up_stream) = (link.up, link.up_stream);
+        let Some((up_h2, up_side)) = shared
+            .conns
+            .get_mut(up)
+            .and_then(|c| c.as_mut())
+            .and_then(upstream_parts)
+        else {
+            continue;
+        };
+        let done = match up_side.streams.get_mut(&up_stream) {
+            Some(back) => move_response(back, h2, up_h2, up_stream),
+            None => false,
+        };
+        if done {
+            up_side.streams.remove(&up_stream);
+            side.streams.remove(&stream_id);
+        }
+        shared.dirty.push(up);
+    }
+    drain.clear();
+    side.drain = drain;
+}
+
+/// Moves a stream's waiting response bytes to the client as its window allows, giving the upstream
+/// its window back for what was taken. Returns true once the response is complete.
+fn move_response(
+    back: &mut Back,
+    client: &mut Connection,
+    upstream: &mut Connection,
+    up_stream: u32,
+) -> bool {
+    let p = &mut back.pending;
+    let end_with_data = p.end && p.trailers.is_none();
+    if !p.data.is_empty() || end_with_data {
+        let taken = client
+            .send_data(back.client_stream, &p.data, end_with_data)
+            .unwrap_or(p.data.len());
+        upstream.release_capacity(up_stream, taken);
+        p.data.drain(..taken);
+        if !p.data.is_empty() {
+            return false;
+        }
+        if end_with_data {
+            return true;
+        }
+    }
+    if let Some(trailers) = p.trailers.take() {
+        let _ = client.send_trailers(
+            back.client_stream,
+            headers::forward_response(trailers.iter()),
+        );
+        return true;
+    }
+    false
+}
+
+/// Moves a stream's waiting request bytes upstream as its window allows. Returns true when nothing
+/// is left waiting.
+fn move_request(
+    link: &mut Link,
+    client: &mut Connection,
+    client_stream: u32,
+    upstream: &mut Connection,
+) -> bool {
+    let p = &mut link.pending;
+    let end_with_data = p.end && p.trailers.is_none();
+    if !p.data.is_empty() || end_with_data {
+        let taken = upstream
+            .send_data(link.up_stream, &p.data, end_with_data)
+            .unwrap_or(p.data.len());
+        client.release_capacity(client_stream, taken);
+        p.data.drain(..taken);
+        if !p.data.is_empty() {
+            return false;
+        }
+        p.end = false;
+    }
+    if let Some(trailers) = p.trailers.take() {
+        let _ = upstream.send_trailers(link.up_stream, headers::forward_request(trailers.iter()));
+    }
+    true
+}
+
+/// Handles an upstream connection's events (the connection itself is busy).
+pub(super) struct UpstreamHandler<'a> {
+    side: &'a mut UpstreamSide,
+    shared: &'a mut Shared,
+}
+
+impl<'a> UpstreamHandler<'a> {
+    pub(super) fn new(side: &'a mut UpstreamSide, shared: &'a mut Shared) -> Self {
+        UpstreamHandler { side, shared }
+    }
+
+    /// The client stream behind `up_stream`, with its connection.
+    fn client(&mut self, up_stream: u32) -> Option<(&mut Back, &mut Connection, &mut ClientSide)> {
+        let back = self.side.streams.get_mut(&up_stream)?;
+        let conn = self.shared.conns.get_mut(back.client)?.as_mut()?;
+        let (h2, side) = client_parts(conn)?;
+        Some((back, h2, side))
+    }
+
+    /// Ends the bridge for `up_stream`: both maps forget it.
+    fn finish(&mut self, up_stream: u32) {
+        if let Some(back) = self.side.streams.remove(&up_stream) {
+            if let Some((_, side)) = self
+                .shared
+                .conns
+                .get_mut(back.client)
+                .and_then(|c| c.as_mut())
+                .and_then(client_parts)
+            {
+                side.streams.remove(&back.client_stream);
+            }
+            self.shared.dirty.push(back.client);
+        }
+    }
+}
+
+impl Handler for UpstreamHandler<'_> {
+    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
+        let interim = fields.status().is_some_and(|s| s.first() == Some(&b'1'));
+        let Some((back, h2, _)) = self.client(stream_id) else {
+            return;
+        };
+        let _ = h2.send_headers(
+            back.client_stream,
+            headers::forward_response(fields.iter()),
+            end_stream,
+        );
+        back.responded |= !interim;
+        let client = back.client;
+        self.shared.dirty.push(client);
+        if end_stream {
+            self.finish(stream_id);
+        }
+    }
+
+    fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
+        let Some((back, h2, _)) = self.client(stream_id) else {
+            return;
+        };
+        if !back.pending.is_empty() {
+            back.pending.trailers = Some(fields.clone());
+            return;
+        }
+        let _ = h2.send_trailers(back.client_stream, headers::forward_response(fields.iter()));
+        self.finish(stream_id);
+    }
+
+    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
+        let Some((back, h2, _)) = self.client(stream_id) else {
+            // A stream the client no longer has: give the bytes back at once.
+            self.side.released.push((stream_id, data.len()));
+            return;
+        };
+        if !back.pending.is_empty() {
+            back.pending.data.extend_from_slice(data);
+            back.pending.end |= end_stream;
+            return;
+        }
+        let taken = h2
+            .send_data(back.client_stream, data, end_stream)
+            .unwrap_or(data.len());
+        let client = back.client;
+        if taken < data.len() {
+            back.pending.data.extend_from_slice(&data[taken..]);
+            back.pending.end = end_stream;
+        }
+        let complete = end_stream && taken == data.len();
+        self.side.released.push((stream_id, taken));
+        self.shared.dirty.push(client);
+        if complete {
+            self.finish(stream_id);
+        }
+    }
+
+    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, _remote: bool) {
+        let Some(back) = self.side.streams.remove(&stream_id) else {
+            return;
+        };
+        settle_client(&back, code, self.shared);
+    }
+
+    fn on_goaway(&mut self, last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {
+        // Streams above `last_stream_id` were not processed (RFC 9113 §6.8): answer them here.
+        let unprocessed: Vec<u32> = self
+            .side
+            .streams
+            .keys()
+            .copied()
+            .filter(|&id| id > last_stream_id)
+            .collect();
+        for id in unprocessed {
+            if let Some(back) = self.side.streams.remove(&id) {
+                settle_client(&back, ErrorCode::REFUSED_STREAM, self.shared);
+            }
+        }
+    }
+
+    fn on_window_update(&mut self, stream_id: u32) {
+        self.side.drain.push(stream_id);
+    }
+}
+
+/// The upstream side of a stream failed: the client gets a local answer if its response has not
+/// started, a reset otherwise.
+fn settle_client(back: &Back, code: ErrorCode, shared: &mut Shared) {
+    let Some((h2, side)) = shared
+        .conns
+        .get_mut(back.client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return;
+    };
+    side.streams.remove(&back.client_stream);
+    if back.responded {
+        let code = if code == ErrorCode::CANCEL {
+            code
+        } else {
+            ErrorCode::INTERNAL_ERROR
+        };
+        h2.reset(back.client_stream, code);
+    } else {
+        side.local
+            .answer(back.client_stream, back.grpc, Reason::UpstreamFailed);
+        side.local.flush(h2);
+    }
+    shared.dirty.push(back.client);
+}
+
+/// The upstream connection is free again: give back window, and move request bytes that waited for
+/// its send window.
+pub(super) fn upstream_after_recv(
+    side: &mut UpstreamSide,
+    h2: &mut Connection,
+    shared: &mut Shared,
+) {
+    for (stream_id, n) in side.released.drain(..) {
+        h2.release_capacity(stream_id, n);
+    }
+    if side.drain.is_empty() {
+        return;
+    }
+    let all = side.drain.contains(&0);
+    let mut drain = std::mem::take(&mut side.drain);
+    if all {
+        drain.clear();
+        drain.extend(side.streams.keys().copied());
+    }
+    for &up_stream in &drain {
+        let Some(back) = side.streams.get(&up_stream) else {
+            continue;
+        };
+        let (client, client_stream) = (back.client, back.client_stream);
+        let Some((client_h2, client_side)) = shared
+            .conns
+            .get_mut(client)
+            .and_then(|c| c.as_mut())
+            .and_then(client_parts)
+        else {
+            continue;
+        };
+        if let Some(link) = client_side.streams.get_mut(&client_stream) {
+            move_request(link, client_h2, client_stream, h2);
+        }
+        shared.dirty.push(client);
+    }
+    drain.clear();
+    side.drain = drain;
+}
+
+/// A client connection is gone: cancel its upstream streams.
+pub(super) fn client_gone(side: ClientSide, shared: &mut Shared) {
+    for link in side.streams.into_values() {
+        if let Some((up_h2, up_side)) = shared
+            .conns
+            .get_mut(link.up)
+            .and_then(|c| c.as_mut())
+            .and_then(upstream_parts)
+        {
+            up_h2.reset(link.up_stream, ErrorCode::CANCEL);
+            up_side.streams.remove(&link.up_stream);
+            shared.dirty.push(link.up);
+        }
+    }
+}
+
+/// An upstream connection is gone: every stream on it is settled with its client.
+pub(super) fn upstream_gone(side: UpstreamSide, shared: &mut Shared) {
+    for back in side.streams.into_values() {
+        settle_client(&back, ErrorCode::INTERNAL_ERROR, shared);
+    }
+}

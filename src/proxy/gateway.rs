@@ -1,0 +1,631 @@
+//! One worker's gateway, sans-IO: its connection table (clients and upstreams), TLS on each, and what
+//! each stream does. The runtime hands it bytes per token and writes out what it returns; the
+//! gateway asks the runtime for new upstream connections and closes through [`IoRequest`]s.
+//!
+//! Everything here belongs to one worker: no locks, no shared state with other workers.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
+
+use super::bridge::{self, ClientSide, UpstreamSide};
+use super::echo::Echo;
+use super::local::{LocalReplies, Reason};
+use crate::h2::conn::{self, Connection, Role};
+use crate::tls::session::{ClientSession, ServerSession, TlsError};
+
+/// A connection's handle: its index in the worker's table.
+pub type Token = usize;
+
+/// What a client that speaks HTTP/1.1 to an HTTP/2-only listener gets, instead of silence.
+pub const HTTP1_REPLY: &[u8] =
+    b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n\
+content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n";
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Plaintext input kept for one connection while its frames wait to be processed.
+const MAX_BUFFERED_INPUT: usize = 1 << 20;
+
+/// What a listener speaks.
+#[derive(Clone)]
+pub enum Listener {
+    /// Cleartext HTTP/2 with prior knowledge.
+    H2c,
+    /// TLS with ALPN `h2`.
+    Tls(Arc<ServerConfig>),
+}
+
+/// One upstream endpoint: where it is and how to talk to it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// TLS (with the name used for SNI and, unless the config checks a URI SAN, for verification);
+    /// `None` for h2c.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+}
+
+/// What the worker does with the streams its clients open.
+#[derive(Clone)]
+pub enum Service {
+    /// Answers every request itself.
+    Local,
+    /// The demo's echo backends; listener `i` answers as `names[i]`.
+    Echo { names: Vec<String> },
+    /// Proxies every stream to one of `endpoints`, round robin per stream.
+    Proxy {
+        endpoints: Vec<Endpoint>,
+        /// Upstream connections per endpoint this worker may open.
+        max_connections: usize,
+    },
+}
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub listeners: Vec<Listener>,
+    pub service: Service,
+    /// Settings and limits towards clients.
+    pub server_h2: conn::Config,
+    /// Settings and limits towards upstreams.
+    pub client_h2: conn::Config,
+}
+
+/// What the gateway needs the runtime to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IoRequest {
+    /// Open a TCP connection for `token` to `addr`, then report it with [`Gateway::connected`].
+    Connect(Token, SocketAddr),
+    /// Close `token`'s socket once its output is written (the gateway has forgotten it).
+    Close(Token),
+}
+
+/// TLS on a connection, either side.
+pub(super) enum Tls {
+    None,
+    Server(ServerSession),
+    Client(ClientSession),
+}
+
+impl Tls {
+    fn receive(&mut self, data: &[u8], plain: &mut impl FnMut(&[u8])) -> Result<(), TlsError> {
+        match self {
+            Tls::None => {
+                plain(data);
+                Ok(())
+            }
+            Tls::Server(s) => s.receive(data, plain),
+            Tls::Client(s) => s.receive(data, plain),
+        }
+    }
+}
+
+/// Who is at the other end of a connection, and the application state that goes with it.
+pub(super) enum Kind {
+    Client {
+        /// Plaintext bytes of the client preface seen so far (to recognise HTTP/1.1 clients).
+        seen: usize,
+        /// Cleartext client that spoke HTTP/1.1: bytes of [`HTTP1_REPLY`] written so far.
+        http1_written: Option<usize>,
+        app: App,
+    },
+    Upstream(UpstreamSide),
+}
+
+/// The application behind a client connection.
+pub(super) enum App {
+    Local(LocalReplies),
+    Echo(Echo),
+    Proxy(ClientSide),
+}
+
+pub(super) struct Conn {
+    pub(super) h2: Connection,
+    tls: Tls,
+    /// Received plaintext not yet consumed by `h2`.
+    rx: Vec<u8>,
+    /// Close once the pending output is written.
+    closing: bool,
+    pub(super) kind: Kind,
+}
+
+/// The part of the gateway a stream handler may touch while one connection is taken out of the
+/// table to process its input.
+pub(super) struct Shared {
+    pub(super) conns: Vec<Option<Conn>>,
+    free: Vec<Token>,
+    pub(super) dirty: Vec<Token>,
+    io: Vec<IoRequest>,
+    pub(super) config: Arc<GatewayConfig>,
+    /// Upstream connections per endpoint.
+    pool: Vec<Vec<Token>>,
+    /// Round-robin position over the endpoints.
+    next_endpoint: usize,
+    pub(super) now: Instant,
+    /// Per-worker counter for `x-request-id`.
+    pub(super) request_ids: u64,
+}
+
+pub struct Gateway {
+    shared: Shared,
+    timers: BinaryHeap<Reverse<(Instant, Token)>>,
+    /// Connections with whole frames left over after their per-turn budget.
+    backlog: Vec<Token>,
+}
+
+impl Gateway {
+    pub fn new(config: Arc<GatewayConfig>, now: Instant) -> Self {
+        let endpoints = match &config.service {
+            Service::Proxy { endpoints, .. } => endpoints.len(),
+            _ => 0,
+        };
+        Gateway {
+            shared: Shared {
+                conns: Vec::new(),
+                free: Vec::new(),
+                dirty: Vec::new(),
+                io: Vec::new(),
+                config,
+                pool: vec![Vec::new(); endpoints],
+                next_endpoint: 0,
+                now,
+                request_ids: 0,
+            },
+            timers: BinaryHeap::new(),
+            backlog: Vec::new(),
+        }
+    }
+
+    pub fn set_now(&mut self, now: Instant) {
+        self.shared.now = now;
+    }
+
+    /// A client connected to listener `listener`; returns the token to register its socket under,
+    /// or `None` to drop it.
+    pub fn accept(&mut self, listener: usize, peer: SocketAddr) -> Option<Token> {
+        let config = self.shared.config.clone();
+        let tls = match config.listeners.get(listener)? {
+            Listener::Tls(c) => Tls::Server(ServerSession::server(c.clone()).ok()?),
+            Listener::H2c => Tls::None,
+        };
+        let app = match &config.service {
+            Service::Local => App::Local(LocalReplies::new(Reason::Demo)),
+            Service::Echo { names } => App::Echo(Echo::new(
+                names.get(listener).map_or("backend", String::as_str),
+            )),
+            Service::Proxy { .. } => {
+                App::Proxy(ClientSide::new(peer.ip(), matches!(tls, Tls::Server(_))))
+            }
+        };
+        let h2 = Connection::new(Role::Server, &config.server_h2, self.shared.now);
+        let token = self.shared.insert(Conn {
+            h2,
+            tls,
+            rx: Vec::new(),
+            closing: false,
+            kind: Kind::Client {
+                seen: 0,
+                http1_written: None,
+                app,
+            },
+        });
+        self.arm_timer(token);
+        self.shared.dirty.push(token);
+        Some(token)
+    }
+
+    /// Bytes arrived on `token`.
+    pub fn received(&mut self, token: Token, data: &[u8]) {
+        let Some(mut c) = self.shared.take(token) else {
+            return;
+        };
+        if !c.closing {
+            self.feed(token, &mut c, data);
+        }
+        if !c.closing && !c.h2.is_closed() && has_whole_frame(&c.rx) {
+            self.backlog.push(token);
+        }
+        self.shared.put(token, c);
+        self.arm_timer(token);
+        self.shared.dirty.push(token);
+    }
+
+    /// Decrypts (when TLS is on) and feeds plaintext to the connection and its application.
+    fn feed(&mut self, token: Token, c: &mut Conn, data: &[u8]) {
+        let shared = &mut self.shared;
+        let Conn {
+            h2, tls, rx, kind, ..
+        } = c;
+        let mut not_h2 = false;
+        let result = tls.receive(data, &mut |plain| {
+            if let Kind::Client {
+                seen,
+                http1_written,
+                ..
+            } = kind
+            {
+                if *seen < PREFACE.len() {
+                    let n = plain.len().min(PREFACE.len() - *seen);
+                    if plain[..n] != PREFACE[*seen..*seen + n] {
+                        *http1_written = Some(0);
+                        not_h2 = true;
+                        return;
+                    }
+                    *seen += n;
+                }
+            }
+            if not_h2 {
+                return;
+            }
+            if rx.is_empty() {
+                let used = run_recv(h2, kind, token, shared, plain);
+                rx.extend_from_slice(&plain[used.min(plain.len())..]);
+            } else {
+                rx.extend_from_slice(plain);
+                let used = run_recv(h2, kind, token, shared, rx);
+                rx.drain(..used.min(rx.len()));
+            }
+        });
+        if data.is_empty() && !rx.is_empty() {
+            // Backlog: frames left over from an earlier turn.
+            let used = run_recv(h2, kind, token, shared, rx);
+            rx.drain(..used.min(rx.len()));
+        }
+        after_recv(h2, kind, shared);
+        let alpn_ok = match tls {
+            Tls::Server(s) => s.is_handshaking() || s.alpn_protocol() == Some(b"h2"),
+            _ => true,
+        };
+        if result.is_err() || not_h2 {
+            c.closing = true;
+        } else if !alpn_ok {
+            // A TLS client that offered no ALPN at all: most likely HTTP/1.1.
+            if let Tls::Server(s) = tls {
+                let _ = s.send(HTTP1_REPLY);
+            }
+            c.closing = true;
+        } else if rx.len() > MAX_BUFFERED_INPUT {
+            h2.go_away(crate::h2::ErrorCode::ENHANCE_YOUR_CALM, b"input backlog");
+            rx.clear();
+        }
+    }
+
+    /// Processes frames left over from the previous turn.
+    pub fn run_backlog(&mut self) {
+        for token in std::mem::take(&mut self.backlog) {
+            self.received(token, &[]);
+        }
+    }
+
+    /// Whether some connection has input left to process (poll without blocking).
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// An upstream connect finished.
+    pub fn connected(&mut self, token: Token, ok: bool) {
+        if ok {
+            self.shared.dirty.push(token);
+        } else {
+            self.lost(token);
+        }
+    }
+
+    /// `token`'s socket is gone (peer closed, error): forget the connection and settle its streams.
+    pub fn closed(&mut self, token: Token) {
+        self.lost(token);
+    }
+
+    fn lost(&mut self, token: Token) {
+        if let Some(c) = self.shared.take(token) {
+            self.shared.retire(token, c);
+        }
+    }
+
+    /// `token` has output due (for example after its socket became writable again).
+    pub fn mark_dirty(&mut self, token: Token) {
+        self.shared.dirty.push(token);
+    }
+
+    /// The earliest timer of any connection.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    pub fn on_timeout(&mut self) {
+        let now = self.shared.now;
+        while let Some(Reverse((at, token))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(mut c) = self.shared.take(token) else {
+                continue;
+            };
+            // Entries are not removed when a deadline moves; a stale one finds nothing due.
+            if c.h2.next_timeout().is_some_and(|due| due <= now) {
+                let Conn { h2, kind, .. } = &mut c;
+                run_timeout(h2, kind, token, &mut self.shared);
+                after_recv(h2, kind, &mut self.shared);
+                self.shared.dirty.push(token);
+            }
+            self.shared.put(token, c);
+            self.arm_timer(token);
+        }
+    }
+
+    fn arm_timer(&mut self, token: Token) {
+        if let Some(Some(c)) = self.shared.conns.get(token) {
+            if let Some(at) = c.h2.next_timeout() {
+                self.timers.push(Reverse((at, token)));
+            }
+        }
+    }
+
+    /// Connections with output (or a close) due, since the last call.
+    pub fn take_dirty(&mut self, into: &mut Vec<Token>) {
+        into.append(&mut self.shared.dirty);
+        into.sort_unstable();
+        into.dedup();
+    }
+
+    /// Connects and closes the runtime must carry out. A closed token is reused only after this hands
+    /// its close over, so a late close never reaches a newer connection.
+    pub fn take_io(&mut self, into: &mut Vec<IoRequest>) {
+        for req in &self.shared.io {
+            if let IoRequest::Close(token) = req {
+                self.shared.free.push(*token);
+            }
+        }
+        into.append(&mut self.shared.io);
+    }
+
+    /// The bytes ready for `token`'s socket: HTTP/2 output, encrypted when TLS is on.
+    pub fn output(&mut self, token: Token) -> &[u8] {
+        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
+            return &[];
+        };
+        if let Kind::Client {
+            seen,
+            http1_written,
+            ..
+        } = &c.kind
+        {
+            if let Some(written) = http1_written {
+                return HTTP1_REPLY.get(*written..).unwrap_or(&[]);
+            }
+            // A cleartext client hears nothing until its preface: an HTTP/1.1 client then sees
+            // only the HTTP/1.1 answer.
+            if matches!(c.tls, Tls::None) && *seen < PREFACE.len() {
+                return &[];
+            }
+        }
+        let plain = c.h2.pending_output();
+        let sent = match &mut c.tls {
+            Tls::None => return c.h2.pending_output(),
+            Tls::Server(s) if !plain.is_empty() && !c.closing => s.send(plain),
+            Tls::Client(s) if !plain.is_empty() => s.send(plain),
+            _ => Ok(false),
+        };
+        match sent {
+            Ok(true) => {
+                let n = plain.len();
+                c.h2.advance_output(n);
+            }
+            Ok(false) => {}
+            Err(_) => c.closing = true,
+        }
+        match &c.tls {
+            Tls::Server(s) => s.outgoing(),
+            Tls::Client(s) => s.outgoing(),
+            Tls::None => &[],
+        }
+    }
+
+    /// `n` bytes of [`Gateway::output`] were written.
+    pub fn advance(&mut self, token: Token, n: usize) {
+        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
+            return;
+        };
+        if let Kind::Client {
+            http1_written: Some(written),
+            ..
+        } = &mut c.kind
+        {
+            *written += n;
+            return;
+        }
+        match &mut c.tls {
+            Tls::None => c.h2.advance_output(n),
+            Tls::Server(s) => s.advance_outgoing(n),
+            Tls::Client(s) => s.advance_outgoing(n),
+        }
+    }
+
+    /// After output was written: if `token` is over and has nothing left to send, forget it and
+    /// return true (the runtime closes the socket).
+    pub fn finish_if_done(&mut self, token: Token) -> bool {
+        let Some(Some(c)) = self.shared.conns.get(token) else {
+            return false;
+        };
+        let idle = match (&c.tls, &c.kind) {
+            (
+                _,
+                Kind::Client {
+                    http1_written: Some(w),
+                    ..
+                },
+            ) => *w >= HTTP1_REPLY.len(),
+            (Tls::None, _) => c.h2.pending_output().is_empty(),
+            (Tls::Server(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
+            (Tls::Client(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
+        };
+        let over = c.closing || c.h2.is_closed();
+        if !(idle && over) {
+            return false;
+        }
+        self.lost(token);
+        true
+    }
+
+    /// Live connections (clients and upstreams).
+    pub fn connections(&self) -> usize {
+        self.shared.conns.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+/// Runs `h2.recv` with the handler that fits the connection.
+fn run_recv(
+    h2: &mut Connection,
+    kind: &mut Kind,
+    token: Token,
+    shared: &mut Shared,
+    input: &[u8],
+) -> usize {
+    let now = shared.now;
+    match kind {
+        Kind::Client { app, .. } => match app {
+            App::Local(a) => h2.recv(input, now, a),
+            App::Echo(a) => h2.recv(input, now, a),
+            App::Proxy(side) => h2.recv(
+                input,
+                now,
+                &mut bridge::ClientHandler::new(side, token, shared),
+            ),
+        },
+        Kind::Upstream(side) => {
+            h2.recv(input, now, &mut bridge::UpstreamHandler::new(side, shared))
+        }
+    }
+}
+
+fn run_timeout(h2: &mut Connection, kind: &mut Kind, token: Token, shared: &mut Shared) {
+    let now = shared.now;
+    match kind {
+        Kind::Client { app, .. } => match app {
+            App::Local(a) => h2.on_timeout(now, a),
+            App::Echo(a) => h2.on_timeout(now, a),
+            App::Proxy(side) => {
+                h2.on_timeout(now, &mut bridge::ClientHandler::new(side, token, shared))
+            }
+        },
+        Kind::Upstream(side) => h2.on_timeout(now, &mut bridge::UpstreamHandler::new(side, shared)),
+    }
+}
+
+/// What an application does once its connection is free again: answers, releases, and the
+/// transfers that wait on this connection's windows.
+fn after_recv(h2: &mut Connection, kind: &mut Kind, shared: &mut Shared) {
+    match kind {
+        Kind::Client { app, .. } => match app {
+            App::Local(a) => a.flush(h2),
+            App::Echo(a) => a.flush(h2),
+            App::Proxy(side) => bridge::client_after_recv(side, h2, shared),
+        },
+        Kind::Upstream(side) => bridge::upstream_after_recv(side, h2, shared),
+    }
+}
+
+impl Shared {
+    fn insert(&mut self, conn: Conn) -> Token {
+        match self.free.pop() {
+            Some(token) => {
+                self.conns[token] = Some(conn);
+                token
+            }
+            None => {
+                self.conns.push(Some(conn));
+                self.conns.len() - 1
+            }
+        }
+    }
+
+    pub(super) fn take(&mut self, token: Token) -> Option<Conn> {
+        self.conns.get_mut(token).and_then(Option::take)
+    }
+
+    pub(super) fn put(&mut self, token: Token, conn: Conn) {
+        if let Some(slot) = self.conns.get_mut(token) {
+            *slot = Some(conn);
+        }
+    }
+
+    /// An upstream connection for the next stream, round robin over the endpoints: one with room
+    /// for another stream, else a new one (up to the per-endpoint bound). `None` when all are full.
+    pub(super) fn pick_upstream(&mut self) -> Option<Token> {
+        let config = self.config.clone();
+        let Service::Proxy {
+            endpoints,
+            max_connections,
+        } = &config.service
+        else {
+            return None;
+        };
+        if endpoints.is_empty() {
+            return None;
+        }
+        let start = self.next_endpoint % endpoints.len();
+        self.next_endpoint = self.next_endpoint.wrapping_add(1);
+        for step in 0..endpoints.len() {
+            let ep = (start + step) % endpoints.len();
+            let ready = self.pool[ep].iter().copied().find(|&t| {
+                matches!(self.conns.get(t), Some(Some(c)) if !c.closing && c.h2.can_open_stream())
+            });
+            if let Some(t) = ready {
+                return Some(t);
+            }
+            if self.pool[ep].len() < *max_connections {
+                return self.open_upstream(ep, &endpoints[ep]);
+            }
+        }
+        None
+    }
+
+    fn open_upstream(&mut self, ep: usize, endpoint: &Endpoint) -> Option<Token> {
+        let tls = match &endpoint.tls {
+            Some((config, name)) => {
+                Tls::Client(ClientSession::client(config.clone(), name.clone()).ok()?)
+            }
+            None => Tls::None,
+        };
+        let h2 = Connection::new(Role::Client, &self.config.client_h2, self.now);
+        let token = self.insert(Conn {
+            h2,
+            tls,
+            rx: Vec::new(),
+            closing: false,
+            kind: Kind::Upstream(UpstreamSide::new(ep)),
+        });
+        self.pool[ep].push(token);
+        self.io.push(IoRequest::Connect(token, endpoint.addr));
+        Some(token)
+    }
+
+    /// A connection that is gone: settle every stream that crossed it, and leave the pool.
+    fn retire(&mut self, token: Token, conn: Conn) {
+        match conn.kind {
+            Kind::Client {
+                app: App::Proxy(side),
+                ..
+            } => bridge::client_gone(side, self),
+            Kind::Upstream(side) => {
+                if let Some(list) = self.pool.get_mut(side.endpoint) {
+                    list.retain(|&t| t != token);
+                }
+                bridge::upstream_gone(side, self);
+            }
+            Kind::Client { .. } => {}
+        }
+        self.io.push(IoRequest::Close(token));
+    }
+}
+
+/// Whether `buf` starts with a complete frame.
+fn has_whole_frame(buf: &[u8]) -> bool {
+    match crate::h2::frame::Head::parse(buf) {
+        Some(head) => buf.len() >= crate::h2::frame::HEAD_LEN + head.len as usize,
+        None => false,
+    }
+}

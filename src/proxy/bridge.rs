@@ -39,12 +39,18 @@ impl Pending {
     }
 }
 
+/// Streams waiting for room on an upstream connection, per worker.
+pub(super) const MAX_WAITING: usize = 4096;
+
 /// A client stream's link to its upstream stream.
 struct Link {
-    up: Token,
-    up_stream: u32,
-    /// Request body waiting for the upstream's windows.
+    /// The upstream connection and stream; `None` while the stream waits for room.
+    up: Option<(Token, u32)>,
+    grpc: bool,
+    /// Request body waiting for the upstream's windows (or for the stream to be placed).
     pending: Pending,
+    /// The forwarded request head of a waiting stream.
+    queued: Option<FieldList>,
 }
 
 /// The upstream stream's link back to its client stream.
@@ -142,6 +148,121 @@ fn upstream_parts(conn: &mut Conn) -> Option<(&mut Connection, &mut UpstreamSide
     }
 }
 
+/// The upstream connection `up`, if it is in the table.
+fn upstream_at(shared: &mut Shared, up: Token) -> Option<(&mut Connection, &mut UpstreamSide)> {
+    shared.conns.get_mut(up)?.as_mut().and_then(upstream_parts)
+}
+
+/// Opens the upstream stream for client stream `stream_id` of connection `client`. Returns the
+/// upstream stream id, or `None` when the connection refused it.
+fn open_upstream<'f>(
+    shared: &mut Shared,
+    up: Token,
+    client: Token,
+    stream_id: u32,
+    grpc: bool,
+    head: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+    end_stream: bool,
+) -> Option<u32> {
+    let (up_h2, up_side) = upstream_at(shared, up)?;
+    let up_stream = up_h2.open_stream(head, end_stream).ok()?;
+    up_side.streams.insert(
+        up_stream,
+        Back {
+            client,
+            client_stream: stream_id,
+            grpc,
+            responded: false,
+            pending: Pending::default(),
+        },
+    );
+    shared.dirty.push(up);
+    Some(up_stream)
+}
+
+/// Places waiting streams, oldest first, while some upstream connection has room. Called when every
+/// connection is in the table (between events).
+pub(super) fn dispatch_waiting(shared: &mut Shared) {
+    while let Some(&(client, stream_id)) = shared.waiting.front() {
+        let queued = match shared
+            .conns
+            .get_mut(client)
+            .and_then(|c| c.as_mut())
+            .and_then(client_parts)
+        {
+            Some((_, side)) => side
+                .streams
+                .get(&stream_id)
+                .is_some_and(|l| l.queued.is_some()),
+            None => false,
+        };
+        if !queued {
+            // The client or the stream went away meanwhile.
+            shared.waiting.pop_front();
+            continue;
+        }
+        let Some(up) = shared.pick_upstream() else {
+            return;
+        };
+        shared.waiting.pop_front();
+        let Some((_, side)) = shared
+            .conns
+            .get_mut(client)
+            .and_then(|c| c.as_mut())
+            .and_then(client_parts)
+        else {
+            continue;
+        };
+        let Some(link) = side.streams.get_mut(&stream_id) else {
+            continue;
+        };
+        let Some(head) = link.queued.take() else {
+            continue;
+        };
+        let grpc = link.grpc;
+        // The head carries END_STREAM only if nothing else of the request is left.
+        let end =
+            link.pending.end && link.pending.data.is_empty() && link.pending.trailers.is_none();
+        if end {
+            link.pending.end = false;
+        }
+        let opened = open_upstream(shared, up, client, stream_id, grpc, head.iter(), end);
+        let Some((client_h2, side)) = shared
+            .conns
+            .get_mut(client)
+            .and_then(|c| c.as_mut())
+            .and_then(client_parts)
+        else {
+            continue;
+        };
+        match opened {
+            Some(up_stream) => {
+                if let Some(link) = side.streams.get_mut(&stream_id) {
+                    link.up = Some((up, up_stream));
+                }
+                // The body that waited with it follows, as far as the upstream's windows allow now
+                // (the rest when they grow).
+                if let Some((client_conn, up_conn)) = shared.pair(client, up) {
+                    if let (Some((client_h2, side)), Some((up_h2, _))) =
+                        (client_parts(client_conn), upstream_parts(up_conn))
+                    {
+                        if let Some(link) = side.streams.get_mut(&stream_id) {
+                            move_request(link, client_h2, stream_id, up_h2);
+                        }
+                    }
+                }
+            }
+            None => {
+                side.streams.remove(&stream_id);
+                side.local.answer(stream_id, grpc, Reason::Unavailable);
+                side.local.flush(client_h2);
+            }
+        }
+        shared.dirty.push(client);
+        shared.dirty.push(up);
+    }
+}
+
 /// Handles a client connection's events (the connection itself is busy).
 pub(super) struct ClientHandler<'a> {
     side: &'a mut ClientSide,
@@ -162,10 +283,6 @@ impl<'a> ClientHandler<'a> {
 impl Handler for ClientHandler<'_> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
         let grpc = is_grpc(fields);
-        let Some(up) = self.shared.pick_upstream() else {
-            self.side.local.answer(stream_id, grpc, Reason::Unavailable);
-            return;
-        };
         let side = &mut *self.side;
         headers::forwarded_for(
             fields.get(b"x-forwarded-for"),
@@ -192,59 +309,59 @@ impl Handler for ClientHandler<'_> {
             extra[2].1 = &side.request_id;
             n_extra = 3;
         }
-        let Some(Some(upc)) = self.shared.conns.get_mut(up) else {
-            side.local.answer(stream_id, grpc, Reason::Unavailable);
-            return;
-        };
-        let Some((up_h2, up_side)) = upstream_parts(upc) else {
-            side.local.answer(stream_id, grpc, Reason::Unavailable);
-            return;
-        };
         let forwarded =
             headers::forward_request(fields.iter()).chain(extra[..n_extra].iter().copied());
-        match up_h2.open_stream(forwarded, end_stream) {
-            Ok(up_stream) => {
-                up_side.streams.insert(
-                    up_stream,
-                    Back {
-                        client: self.token,
-                        client_stream: stream_id,
-                        grpc,
-                        responded: false,
-                        pending: Pending::default(),
-                    },
-                );
-                side.streams.insert(
-                    stream_id,
-                    Link {
-                        up,
-                        up_stream,
-                        pending: Pending::default(),
-                    },
-                );
-                self.shared.dirty.push(up);
+        let mut link = Link {
+            up: None,
+            grpc,
+            pending: Pending::default(),
+            queued: None,
+        };
+        match self.shared.pick_upstream() {
+            Some(up) => match open_upstream(
+                self.shared,
+                up,
+                self.token,
+                stream_id,
+                grpc,
+                forwarded,
+                end_stream,
+            ) {
+                Some(up_stream) => link.up = Some((up, up_stream)),
+                None => {
+                    side.local.answer(stream_id, grpc, Reason::Unavailable);
+                    return;
+                }
+            },
+            // Every connection is full: wait for room, in arrival order, up to a bound.
+            None if self.shared.waiting.len() < MAX_WAITING => {
+                let mut head = FieldList::new();
+                for (name, value) in forwarded {
+                    head.push(name, value);
+                }
+                link.queued = Some(head);
+                link.pending.end = end_stream;
+                self.shared.waiting.push_back((self.token, stream_id));
             }
-            Err(_) => side.local.answer(stream_id, grpc, Reason::Unavailable),
+            None => {
+                side.local.answer(stream_id, grpc, Reason::Unavailable);
+                return;
+            }
         }
+        side.streams.insert(stream_id, link);
     }
 
     fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
         let Some(link) = self.side.streams.get_mut(&stream_id) else {
             return;
         };
-        if !link.pending.is_empty() {
+        let Some((up, up_stream)) = link.up.filter(|_| link.pending.is_empty()) else {
             link.pending.trailers = Some(fields.clone());
             return;
-        }
-        if let Some((up_h2, _)) = self
-            .shared
-            .conns
-            .get_mut(link.up)
-            .and_then(|c| c.as_mut())
-            .and_then(upstream_parts)
-        {
-            let _ = up_h2.send_trailers(link.up_stream, headers::forward_request(fields.iter()));
-            self.shared.dirty.push(link.up);
+        };
+        if let Some((up_h2, _)) = upstream_at(self.shared, up) {
+            let _ = up_h2.send_trailers(up_stream, headers::forward_request(fields.iter()));
+            self.shared.dirty.push(up);
         }
     }
 
@@ -254,21 +371,15 @@ impl Handler for ClientHandler<'_> {
             self.side.local.on_data(stream_id, data, end_stream);
             return;
         };
-        if !link.pending.is_empty() {
+        let Some((up, up_stream)) = link.up.filter(|_| link.pending.is_empty()) else {
             link.pending.data.extend_from_slice(data);
             link.pending.end |= end_stream;
             return;
-        }
-        let taken = match self
-            .shared
-            .conns
-            .get_mut(link.up)
-            .and_then(|c| c.as_mut())
-            .and_then(upstream_parts)
-        {
+        };
+        let taken = match upstream_at(self.shared, up) {
             // A stream the upstream no longer has drops what arrives.
             Some((up_h2, _)) => up_h2
-                .send_data(link.up_stream, data, end_stream)
+                .send_data(up_stream, data, end_stream)
                 .unwrap_or(data.len()),
             None => data.len(),
         };
@@ -277,23 +388,19 @@ impl Handler for ClientHandler<'_> {
             link.pending.data.extend_from_slice(&data[taken..]);
             link.pending.end = end_stream;
         }
-        self.shared.dirty.push(link.up);
+        self.shared.dirty.push(up);
     }
 
     fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
         self.side.local.on_reset(stream_id, code, remote);
-        if let Some(link) = self.side.streams.remove(&stream_id) {
-            if let Some((up_h2, up_side)) = self
-                .shared
-                .conns
-                .get_mut(link.up)
-                .and_then(|c| c.as_mut())
-                .and_then(upstream_parts)
-            {
-                up_h2.reset(link.up_stream, ErrorCode::CANCEL);
-                up_side.streams.remove(&link.up_stream);
-                self.shared.dirty.push(link.up);
-            }
+        let Some((up, up_stream)) = self.side.streams.remove(&stream_id).and_then(|l| l.up) else {
+            // A waiting stream's place in the queue is skipped when it comes up.
+            return;
+        };
+        if let Some((up_h2, up_side)) = upstream_at(self.shared, up) {
+            up_h2.reset(up_stream, ErrorCode::CANCEL);
+            up_side.streams.remove(&up_stream);
+            self.shared.dirty.push(up);
         }
     }
 
@@ -324,7 +431,9 @@ pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shar
         let Some(link) = side.streams.get(&stream_id) else {
             continue;
         };
-        let (up, up_stream) = (link.up, link.up_stream);
+        let Some((up, up_stream)) = link.up else {
+            continue;
+        };
         let Some((up_h2, up_side)) = shared
             .conns
             .get_mut(up)
@@ -388,11 +497,14 @@ fn move_request(
     client_stream: u32,
     upstream: &mut Connection,
 ) -> bool {
+    let Some((_, up_stream)) = link.up else {
+        return false;
+    };
     let p = &mut link.pending;
     let end_with_data = p.end && p.trailers.is_none();
     if !p.data.is_empty() || end_with_data {
         let taken = upstream
-            .send_data(link.up_stream, &p.data, end_with_data)
+            .send_data(up_stream, &p.data, end_with_data)
             .unwrap_or(p.data.len());
         client.release_capacity(client_stream, taken);
         p.data.drain(..taken);
@@ -402,7 +514,7 @@ fn move_request(
         p.end = false;
     }
     if let Some(trailers) = p.trailers.take() {
-        let _ = upstream.send_trailers(link.up_stream, headers::forward_request(trailers.iter()));
+        let _ = upstream.send_trailers(up_stream, headers::forward_request(trailers.iter()));
     }
     true
 }
@@ -599,16 +711,11 @@ pub(super) fn upstream_after_recv(
 
 /// A client connection is gone: cancel its upstream streams.
 pub(super) fn client_gone(side: ClientSide, shared: &mut Shared) {
-    for link in side.streams.into_values() {
-        if let Some((up_h2, up_side)) = shared
-            .conns
-            .get_mut(link.up)
-            .and_then(|c| c.as_mut())
-            .and_then(upstream_parts)
-        {
-            up_h2.reset(link.up_stream, ErrorCode::CANCEL);
-            up_side.streams.remove(&link.up_stream);
-            shared.dirty.push(link.up);
+    for (up, up_stream) in side.streams.into_values().filter_map(|l| l.up) {
+        if let Some((up_h2, up_side)) = upstream_at(shared, up) {
+            up_h2.reset(up_stream, ErrorCode::CANCEL);
+            up_side.streams.remove(&up_stream);
+            shared.dirty.push(up);
         }
     }
 }

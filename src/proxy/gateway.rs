@@ -5,7 +5,7 @@
 //! Everything here belongs to one worker: no locks, no shared state with other workers.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -146,6 +146,8 @@ pub(super) struct Shared {
     pub(super) now: Instant,
     /// Per-worker counter for `x-request-id`.
     pub(super) request_ids: u64,
+    /// Client streams waiting for room on an upstream connection, oldest first.
+    pub(super) waiting: VecDeque<(Token, u32)>,
 }
 
 pub struct Gateway {
@@ -172,6 +174,7 @@ impl Gateway {
                 next_endpoint: 0,
                 now,
                 request_ids: 0,
+                waiting: VecDeque::new(),
             },
             timers: BinaryHeap::new(),
             backlog: Vec::new(),
@@ -289,6 +292,13 @@ impl Gateway {
         } else if rx.len() > MAX_BUFFERED_INPUT {
             h2.go_away(crate::h2::ErrorCode::ENHANCE_YOUR_CALM, b"input backlog");
             rx.clear();
+        }
+    }
+
+    /// Places streams that wait for room on an upstream connection, as far as room allows now.
+    pub fn dispatch_waiting(&mut self) {
+        if !self.shared.waiting.is_empty() {
+            bridge::dispatch_waiting(&mut self.shared);
         }
     }
 
@@ -550,6 +560,22 @@ impl Shared {
         if let Some(slot) = self.conns.get_mut(token) {
             *slot = Some(conn);
         }
+    }
+
+    /// Two different connections at once.
+    pub(super) fn pair(&mut self, a: Token, b: Token) -> Option<(&mut Conn, &mut Conn)> {
+        if a == b {
+            return None;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.conns.split_at_mut(hi);
+        let lo_conn = left.get_mut(lo)?.as_mut()?;
+        let hi_conn = right.first_mut()?.as_mut()?;
+        Some(if a < b {
+            (lo_conn, hi_conn)
+        } else {
+            (hi_conn, lo_conn)
+        })
     }
 
     /// An upstream connection for the next stream, round robin over the endpoints: one with room

@@ -8,8 +8,11 @@
 //! - [`demo`]: the embedded demo's throwaway PKI and local backends.
 #![deny(unsafe_code)]
 
+pub mod balance;
+pub mod config;
 pub mod demo;
 pub mod h2;
 pub mod proxy;
+pub mod route;
 pub mod runtime;
 pub mod tls;

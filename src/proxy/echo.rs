@@ -11,6 +11,8 @@ use crate::h2::fields::FieldList;
 struct EchoStream {
     id: u32,
     grpc: bool,
+    /// A HEAD request: the response has no content (RFC 9110 §9.3.2).
+    head: bool,
     /// Request body bytes not yet echoed.
     pending: Vec<u8>,
     /// The request ended (its END_STREAM arrived).
@@ -58,7 +60,7 @@ impl Echo {
                 if let Some(v) = &s.echo_initial {
                     head.push((b"x-grpc-test-echo-initial", v));
                 }
-                if conn.send_headers(s.id, head, false).is_err() {
+                if conn.send_headers(s.id, head, s.head).is_err() || s.head {
                     return false;
                 }
                 s.head_sent = true;
@@ -105,6 +107,7 @@ impl Handler for Echo {
         self.streams.push(EchoStream {
             id: stream_id,
             grpc,
+            head: fields.method() == Some(b"HEAD"),
             pending: Vec::new(),
             ended: end_stream,
             head_sent: false,

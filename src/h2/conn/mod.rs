@@ -5,11 +5,45 @@
 //! [`Connection::pending_output`] and writes it, once per loop turn. Time is passed in.
 //!
 //! The server role faces clients, the client role faces upstreams; both run on the same code.
+//!
+//! Layout: `mod.rs` holds the API and the shared plumbing, `recv.rs` the frame loop, `headers.rs`
+//! header block assembly and what a block means, `stream.rs` the stream table and states (§5.1),
+//! `flow.rs` the windows (§5.2, §6.9), `settings.rs` SETTINGS, `validate.rs` message rules (§8),
+//! `limits.rs` the abuse budgets.
+//!
+//! How limits and errors are answered:
+//! - A decoded header list over `max_header_list_size` or `max_header_fields`: the server role answers
+//!   `431` with END_STREAM (plus RST_STREAM(NO_ERROR) if the request was still open, §8.1); the client
+//!   role resets the stream with PROTOCOL_ERROR and reports `on_reset(.., false)`. The block is decoded
+//!   in full either way, to keep the HPACK context in step.
+//! - An encoded block over `max_header_list_size` + [`HEADER_BLOCK_SLACK`], or more than
+//!   `max_continuation_frames` CONTINUATION frames: GOAWAY ENHANCE_YOUR_CALM (the block is not kept).
+//! - Too many resets, pending control frames or consecutive empty frames: GOAWAY ENHANCE_YOUR_CALM.
+//! - A connection error queues GOAWAY with the last peer stream id we processed and closes the
+//!   connection: every stream is dropped without `on_reset` (the application sees
+//!   [`Connection::is_closed`]).
+//! - A stream error queues RST_STREAM; `on_reset(.., false)` tells the application if it knew the
+//!   stream (it got its head, or opened it).
+
+mod flow;
+mod headers;
+mod limits;
+mod recv;
+mod settings;
+mod stream;
+mod validate;
 
 use std::time::{Duration, Instant};
 
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
+use crate::h2::frame::{self, MAX_WINDOW, Setting};
+use crate::h2::hpack::{self, Decoder, Encoder};
+
+use flow::{RecvFlow, SendWindow};
+use settings::DEFAULT_WINDOW;
+pub use settings::PeerSettings;
+use stream::{CloseReason, State, Stream, Streams};
 
 /// Which side of the connection we are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,10 +83,19 @@ pub struct Limits {
     pub max_continuation_frames: u32,
     /// Streams reset, by either side, per `reset_window` before GOAWAY ENHANCE_YOUR_CALM
     /// (Rapid Reset CVE-2023-44487, MadeYouReset CVE-2025-8671).
+    ///
+    /// Counted: every RST_STREAM the peer sends on a stream we know, and every RST_STREAM we send
+    /// because of the peer's frames (stream errors, refused streams, a `431` that cuts a request
+    /// short). Resets the application orders with [`Connection::reset`] are not counted.
     pub max_resets_per_window: u32,
+    /// The window of `max_resets_per_window`: a fixed window that starts at the first reset counted,
+    /// measured with the `now` passed to [`Connection::recv`].
     pub reset_window: Duration,
     /// Control frames (SETTINGS ACK, PING ACK, RST_STREAM) we may have queued and not yet written
     /// before we stop reading and send GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9512/9514/9515).
+    ///
+    /// Each frame counts until [`Connection::advance_output`] has taken the bytes up to its end; `431`
+    /// responses to oversized requests count too.
     pub max_pending_control_frames: u32,
     /// Consecutive DATA frames with no data and no END_STREAM, or HEADERS with empty blocks,
     /// before GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9518).
@@ -105,7 +148,9 @@ pub trait Handler {
     /// The stream ended abnormally: the peer sent RST_STREAM (`remote`), or we reset it because of a
     /// stream error in the peer's frames (we already queued the RST_STREAM).
     fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool);
-    /// The peer sent GOAWAY: streams above `last_stream_id` that we opened were not processed.
+    /// The peer sent GOAWAY: streams above `last_stream_id` that we opened were not processed. Right
+    /// after this call, each of them is closed with `on_reset(id, REFUSED_STREAM, true)`: they are
+    /// safe to retry on another connection.
     fn on_goaway(&mut self, last_stream_id: u32, code: ErrorCode, debug: &[u8]);
     /// The send window of `stream_id` (or of the connection, when 0) grew.
     fn on_window_update(&mut self, stream_id: u32) {
@@ -132,15 +177,110 @@ pub enum SendError {
     WrongRole,
 }
 
+/// The client connection preface (RFC 9113 §3.4).
+pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Slack allowed on top of SETTINGS_MAX_HEADER_LIST_SIZE for the *encoded* size of one header block
+/// (all its fragments): HPACK framing bytes and table size updates. A block larger than that is a
+/// connection error ENHANCE_YOUR_CALM before it is even decoded, which bounds the assembly buffer.
+pub const HEADER_BLOCK_SLACK: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Server role: this many bytes of the client preface have arrived.
+    Preface(usize),
+    /// Frames flow.
+    Frames,
+}
+
 /// One HTTP/2 connection.
-pub struct Connection {}
+pub struct Connection {
+    role: Role,
+    config: Config,
+    phase: Phase,
+    /// After a connection error or a GOAWAY with an error code: nothing more is read or sent.
+    closed: bool,
+    /// The send buffer: `out[out_pos..]` is pending.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Bytes taken by the writer since the start (absolute output positions).
+    out_taken: u64,
+    control: limits::ControlQueue,
+    decoder: Decoder,
+    encoder: Encoder,
+    /// The fields of the header block being delivered (reused).
+    fields: FieldList,
+    /// Fragments of a header block split over CONTINUATION frames (reused).
+    block: Vec<u8>,
+    pending_block: Option<headers::PendingBlock>,
+    streams: Streams,
+    peer: PeerSettings,
+    /// The connection-level windows.
+    send_window: SendWindow,
+    recv_flow: RecvFlow,
+    /// Whether the peer acknowledged our SETTINGS, and until when it may take to.
+    settings_acked: bool,
+    settings_deadline: Option<Instant>,
+    /// The highest stream id the peer used to open a stream (§5.1.1).
+    highest_peer_id: u32,
+    /// The id our next stream gets.
+    next_local_id: u32,
+    /// The last stream id of the GOAWAY we sent / received.
+    goaway_sent: Option<u32>,
+    goaway_received: Option<u32>,
+    resets: limits::ResetBudget,
+    empty: limits::EmptyFrames,
+    /// The time passed to the current `recv`.
+    now: Instant,
+}
 
 impl Connection {
     /// A new connection. The client role queues the connection preface and our SETTINGS at once; the
     /// server role queues its SETTINGS and then expects the client preface.
     pub fn new(role: Role, config: &Config, now: Instant) -> Self {
-        let _ = (role, config, now);
-        todo!()
+        let config = settings::sanitize(config);
+        let mut out = Vec::with_capacity(256);
+        if role == Role::Client {
+            out.extend_from_slice(PREFACE);
+        }
+        let mut ours = [Setting::EnablePush(0); 6];
+        let n = settings::ours(&config, &mut ours);
+        frame::encode_settings(&mut out, ours.get(..n).unwrap_or(&[]));
+        let window = config.connection_window_size;
+        if window > DEFAULT_WINDOW {
+            frame::encode_window_update(&mut out, 0, window - DEFAULT_WINDOW);
+        }
+        Connection {
+            role,
+            phase: match role {
+                Role::Server => Phase::Preface(0),
+                Role::Client => Phase::Frames,
+            },
+            closed: false,
+            out,
+            out_pos: 0,
+            out_taken: 0,
+            control: limits::ControlQueue::default(),
+            decoder: Decoder::new(hpack::DEFAULT_TABLE_SIZE),
+            encoder: Encoder::new(hpack::DEFAULT_TABLE_SIZE),
+            fields: FieldList::new(),
+            block: Vec::new(),
+            pending_block: None,
+            streams: Streams::new(),
+            peer: PeerSettings::default(),
+            send_window: SendWindow::new(i64::from(DEFAULT_WINDOW)),
+            recv_flow: RecvFlow::new(i64::from(window)),
+            settings_acked: false,
+            settings_deadline: now.checked_add(config.settings_ack_timeout),
+            highest_peer_id: 0,
+            next_local_id: 1,
+            goaway_sent: None,
+            goaway_received: None,
+            resets: limits::ResetBudget::default(),
+            empty: limits::EmptyFrames::default(),
+            now,
+            config,
+        }
     }
 
     /// Feeds bytes read from the peer. Returns how many were consumed; the rest (a partial frame, or
@@ -148,30 +288,66 @@ impl Connection {
     /// more bytes appended. A connection error queues GOAWAY and closes the connection: the caller
     /// then writes the pending output and closes the socket.
     pub fn recv(&mut self, input: &[u8], now: Instant, handler: &mut impl Handler) -> usize {
-        let _ = (input, now, handler);
-        todo!()
+        if self.closed {
+            return input.len();
+        }
+        self.now = now;
+        let mut pos = 0;
+        if let Phase::Preface(matched) = self.phase {
+            let want = PREFACE.get(matched..).unwrap_or(&[]);
+            let n = want.len().min(input.len());
+            if input.get(..n) != want.get(..n) {
+                self.connection_error(ErrorCode::PROTOCOL_ERROR, b"bad connection preface");
+                return input.len();
+            }
+            pos = n;
+            if matched + n < PREFACE.len() {
+                self.phase = Phase::Preface(matched + n);
+                return pos;
+            }
+            self.phase = Phase::Frames;
+        }
+        pos += self.recv_frames(input.get(pos..).unwrap_or(&[]), handler);
+        if self.closed { input.len() } else { pos }
     }
 
     /// Bytes ready to be written to the peer.
     pub fn pending_output(&self) -> &[u8] {
-        todo!()
+        self.out.get(self.out_pos..).unwrap_or(&[])
     }
 
     /// `n` bytes of [`Connection::pending_output`] were written.
     pub fn advance_output(&mut self, n: usize) {
-        let _ = n;
-        todo!()
+        let n = n.min(self.out.len() - self.out_pos);
+        self.out_pos += n;
+        self.out_taken += n as u64;
+        self.control.retire(self.out_taken);
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos >= 4096 && self.out_pos > self.out.len() / 2 {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
     }
 
     /// The earliest time at which [`Connection::on_timeout`] must be called, if any.
     pub fn next_timeout(&self) -> Option<Instant> {
-        todo!()
+        if self.closed || self.settings_acked {
+            return None;
+        }
+        self.settings_deadline
     }
 
     /// Handles expired timers (SETTINGS acknowledgement).
     pub fn on_timeout(&mut self, now: Instant, handler: &mut impl Handler) {
-        let _ = (now, handler);
-        todo!()
+        let _ = handler;
+        if self.closed || self.settings_acked {
+            return;
+        }
+        if self.settings_deadline.is_some_and(|d| d <= now) {
+            self.connection_error(ErrorCode::SETTINGS_TIMEOUT, b"settings not acknowledged");
+        }
     }
 
     /// Client role: opens a stream with a request head. Returns the new stream id.
@@ -180,8 +356,41 @@ impl Connection {
         fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
         end_stream: bool,
     ) -> Result<u32, SendError> {
-        let _ = (fields.into_iter(), end_stream);
-        todo!()
+        if self.role != Role::Client {
+            return Err(SendError::WrongRole);
+        }
+        if self.closed
+            || self.goaway_sent.is_some()
+            || self.goaway_received.is_some()
+            || self.next_local_id > MAX_WINDOW
+        {
+            return Err(SendError::GoingAway);
+        }
+        if self.streams.local_count() >= self.peer.max_concurrent_streams as usize {
+            return Err(SendError::TooManyStreams);
+        }
+        let id = self.next_local_id;
+        self.next_local_id += 2;
+        let mut head_request = false;
+        let fields = fields.into_iter().inspect(|&(n, v)| {
+            if n == b":method" && v == b"HEAD" {
+                head_request = true;
+            }
+        });
+        self.write_header_block(id, fields, end_stream);
+        let mut s = Stream::new(
+            id,
+            true,
+            i64::from(self.peer.initial_window_size),
+            self.local_initial_window(),
+        );
+        s.sent_head_done = true;
+        s.head_request = head_request;
+        if end_stream {
+            s.state = State::HalfClosedLocal;
+        }
+        self.streams.insert(s);
+        Ok(id)
     }
 
     /// Sends a response head (server role; 1xx heads may precede the final one) on an open stream.
@@ -191,80 +400,344 @@ impl Connection {
         fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
         end_stream: bool,
     ) -> Result<(), SendError> {
-        let _ = (stream_id, fields.into_iter(), end_stream);
-        todo!()
+        if self.role != Role::Server {
+            return Err(SendError::WrongRole);
+        }
+        if self.closed {
+            return Err(SendError::GoingAway);
+        }
+        match self.streams.get(stream_id) {
+            Some(s) if s.can_send() && !s.sent_head_done => {}
+            _ => return Err(SendError::StreamClosed),
+        }
+        let mut informational = false;
+        let fields = fields.into_iter().inspect(|&(n, v)| {
+            if n == b":status" && v.first() == Some(&b'1') {
+                informational = true;
+            }
+        });
+        self.write_header_block(stream_id, fields, end_stream);
+        if let Some(s) = self.streams.get_mut(stream_id) {
+            s.sent_head_done = !informational;
+        }
+        if end_stream {
+            self.close_local(stream_id);
+        }
+        Ok(())
     }
 
     /// Sends as much of `data` as the stream and connection send windows allow (split into frames of
     /// the peer's max frame size) and returns how many bytes were taken. END_STREAM is set only if all
     /// of `data` was taken. When fewer bytes were taken, wait for [`Handler::on_window_update`].
+    ///
+    /// An empty `data` with `end_stream` always goes out (flow control does not apply to it). Before
+    /// the final response head (server role) it fails with `StreamClosed`.
     pub fn send_data(
         &mut self,
         stream_id: u32,
         data: &[u8],
         end_stream: bool,
     ) -> Result<usize, SendError> {
-        let _ = (stream_id, data, end_stream);
-        todo!()
+        if self.closed {
+            return Err(SendError::GoingAway);
+        }
+        let Some(s) = self.streams.get_mut(stream_id) else {
+            return Err(SendError::StreamClosed);
+        };
+        // A body before the final head would be malformed: refuse it like a closed stream.
+        if !s.can_send() || !s.sent_head_done {
+            return Err(SendError::StreamClosed);
+        }
+        let n = data
+            .len()
+            .min(s.send.available())
+            .min(self.send_window.available());
+        s.send.consume(n);
+        self.send_window.consume(n);
+        let end = end_stream && n == data.len();
+        let max = (self.peer.max_frame_size as usize).max(1);
+        let taken = data.get(..n).unwrap_or(&[]);
+        let mut chunks = taken.chunks(max).peekable();
+        while let Some(chunk) = chunks.next() {
+            let last = chunks.peek().is_none();
+            frame::encode_data(&mut self.out, stream_id, chunk, end && last);
+        }
+        if taken.is_empty() && end {
+            frame::encode_data(&mut self.out, stream_id, &[], true);
+        }
+        if end {
+            self.close_local(stream_id);
+        }
+        Ok(n)
     }
 
-    /// Sends trailers, ending the stream.
+    /// Sends trailers, ending the stream. Before the final response head (server role) it fails with
+    /// `StreamClosed`.
     pub fn send_trailers<'f>(
         &mut self,
         stream_id: u32,
         fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
     ) -> Result<(), SendError> {
-        let _ = (stream_id, fields.into_iter());
-        todo!()
+        if self.closed {
+            return Err(SendError::GoingAway);
+        }
+        match self.streams.get(stream_id) {
+            Some(s) if s.can_send() && s.sent_head_done => {}
+            _ => return Err(SendError::StreamClosed),
+        }
+        self.write_header_block(stream_id, fields.into_iter(), true);
+        self.close_local(stream_id);
+        Ok(())
     }
 
     /// Resets a stream with RST_STREAM. Resetting an unknown or closed stream does nothing.
+    ///
+    /// Resets ordered by the application do not count against `max_resets_per_window`.
     pub fn reset(&mut self, stream_id: u32, code: ErrorCode) {
-        let _ = (stream_id, code);
-        todo!()
+        if self.closed || !self.streams.contains(stream_id) {
+            return;
+        }
+        frame::encode_rst_stream(&mut self.out, stream_id, code);
+        self.drop_stream(stream_id, CloseReason::ResetByUs);
     }
 
     /// The caller has finished with `n` received bytes of `stream_id`: reopen that much of the stream
     /// and connection receive windows. WINDOW_UPDATE frames are coalesced: one is sent once the
     /// released amount reaches a useful fraction of the window.
+    ///
+    /// After a stream has closed its bytes still go back to the connection window (capped by what was
+    /// delivered and not yet released); the bytes a reset stream still held are given back to the
+    /// connection window automatically when it is reset.
     pub fn release_capacity(&mut self, stream_id: u32, n: usize) {
-        let _ = (stream_id, n);
-        todo!()
+        if self.closed || n == 0 {
+            return;
+        }
+        let taken = match self.streams.get_mut(stream_id) {
+            Some(s) => {
+                let taken = s.recv.release(n);
+                if s.can_recv() {
+                    let threshold = u64::from(self.config.initial_window_size / 2);
+                    if let Some(inc) = s.recv.take_update(threshold) {
+                        frame::encode_window_update(&mut self.out, stream_id, inc);
+                    }
+                }
+                taken
+            }
+            None => n as u64,
+        };
+        self.recv_flow
+            .release(usize::try_from(taken).unwrap_or(usize::MAX));
+        self.flush_connection_window();
     }
 
     /// How many bytes `send_data` would take right now on `stream_id` (0 for closed streams).
     pub fn send_capacity(&self, stream_id: u32) -> usize {
-        let _ = stream_id;
-        todo!()
+        if self.closed {
+            return 0;
+        }
+        match self.streams.get(stream_id) {
+            Some(s) if s.can_send() => s.send.available().min(self.send_window.available()),
+            _ => 0,
+        }
     }
 
     /// Sends a PING; the answer arrives as [`Handler::on_ping_ack`].
     pub fn send_ping(&mut self, payload: [u8; 8]) {
-        let _ = payload;
-        todo!()
+        if !self.closed {
+            frame::encode_ping(&mut self.out, false, payload);
+        }
     }
 
     /// Sends GOAWAY with the last stream id we processed: no new streams are accepted or opened;
     /// open streams may finish. With an error code other than NO_ERROR the connection closes at once.
     pub fn go_away(&mut self, code: ErrorCode, debug: &[u8]) {
-        let _ = (code, debug);
-        todo!()
+        if self.closed {
+            return;
+        }
+        let last = self.last_processed_id();
+        frame::encode_goaway(&mut self.out, last, code, debug);
+        self.goaway_sent = Some(last);
+        if code != ErrorCode::NO_ERROR {
+            self.close();
+        }
     }
 
     /// Client role: whether `open_stream` would succeed now.
     pub fn can_open_stream(&self) -> bool {
-        todo!()
+        self.role == Role::Client
+            && !self.closed
+            && self.goaway_sent.is_none()
+            && self.goaway_received.is_none()
+            && self.next_local_id <= MAX_WINDOW
+            && self.streams.local_count() < self.peer.max_concurrent_streams as usize
     }
 
     /// Streams not yet closed.
     pub fn active_streams(&self) -> usize {
-        todo!()
+        self.streams.len()
     }
 
     /// True once the connection is over: after a connection error, after GOAWAY both ways with no
     /// streams left, or after the peer's GOAWAY with no streams left. Write the pending output, then
     /// close the socket.
     pub fn is_closed(&self) -> bool {
-        todo!()
+        self.closed
+            || ((self.goaway_sent.is_some() || self.goaway_received.is_some())
+                && self.streams.len() == 0)
+    }
+
+    /// Which side we are.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The peer's settings in force.
+    pub fn peer_settings(&self) -> PeerSettings {
+        self.peer
+    }
+
+    /// Whether the peer acknowledged our SETTINGS.
+    pub fn settings_acked(&self) -> bool {
+        self.settings_acked
+    }
+
+    /// The last stream id of the GOAWAY the peer sent, if it sent one.
+    pub fn peer_goaway(&self) -> Option<u32> {
+        self.goaway_received
+    }
+
+    // ---- internals shared by the submodules ----
+
+    /// The receive window a new stream starts with: until the peer acknowledged our
+    /// SETTINGS_INITIAL_WINDOW_SIZE it may still assume 65,535, so the larger of the two applies.
+    fn local_initial_window(&self) -> i64 {
+        let ours = i64::from(self.config.initial_window_size);
+        if self.settings_acked {
+            ours
+        } else {
+            ours.max(i64::from(DEFAULT_WINDOW))
+        }
+    }
+
+    /// The last peer-initiated stream we processed, for GOAWAY (never above one already sent).
+    fn last_processed_id(&self) -> u32 {
+        match self.goaway_sent {
+            Some(sent) => sent.min(self.highest_peer_id),
+            None => self.highest_peer_id,
+        }
+    }
+
+    /// Encodes a header block straight into the output and frames it for the peer's max frame size.
+    fn write_header_block<'f>(
+        &mut self,
+        stream_id: u32,
+        fields: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+        end_stream: bool,
+    ) {
+        let start = self.out.len();
+        let fields = fields.map(|(n, v)| {
+            let never_index = n == b"authorization" || n == b"proxy-authorization";
+            (n, v, never_index)
+        });
+        self.encoder.encode(fields, &mut self.out);
+        frame::encode_header_block(
+            &mut self.out,
+            start,
+            stream_id,
+            end_stream,
+            self.peer.max_frame_size,
+        );
+    }
+
+    /// We sent END_STREAM on a stream.
+    fn close_local(&mut self, id: u32) {
+        let Some(s) = self.streams.get_mut(id) else {
+            return;
+        };
+        match s.state {
+            State::Open => s.state = State::HalfClosedLocal,
+            State::HalfClosedRemote | State::HalfClosedLocal => {
+                self.streams.remove(id, CloseReason::Ended);
+            }
+        }
+    }
+
+    /// The peer sent END_STREAM on a stream.
+    fn close_remote(&mut self, id: u32) {
+        let Some(s) = self.streams.get_mut(id) else {
+            return;
+        };
+        match s.state {
+            State::Open => s.state = State::HalfClosedRemote,
+            State::HalfClosedLocal | State::HalfClosedRemote => {
+                self.streams.remove(id, CloseReason::Ended);
+            }
+        }
+    }
+
+    /// Removes a reset stream and gives the bytes its application still held back to the connection
+    /// window. Returns whether the stream was in the table.
+    fn drop_stream(&mut self, id: u32, reason: CloseReason) -> bool {
+        let Some(mut s) = self.streams.remove(id, reason) else {
+            return false;
+        };
+        let held = s.recv.release_all();
+        self.recv_flow
+            .release(usize::try_from(held).unwrap_or(usize::MAX));
+        self.flush_connection_window();
+        true
+    }
+
+    /// Sends a connection WINDOW_UPDATE once enough has been released.
+    fn flush_connection_window(&mut self) {
+        let threshold = u64::from(self.config.connection_window_size / 2);
+        if let Some(inc) = self.recv_flow.take_update(threshold) {
+            frame::encode_window_update(&mut self.out, 0, inc);
+        }
+    }
+
+    /// A control frame the peer made us queue was just appended: count it against
+    /// `max_pending_control_frames`.
+    fn queued_control(&mut self) -> Result<(), ErrorCode> {
+        let end = self.out_taken + (self.out.len() - self.out_pos) as u64;
+        let pending = self.control.push(end);
+        if pending > self.config.limits.max_pending_control_frames as usize {
+            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+        }
+        Ok(())
+    }
+
+    /// Counts a reset (received, or sent because of the peer's error) against the budget.
+    fn count_reset(&mut self) -> Result<(), ErrorCode> {
+        let l = &self.config.limits;
+        if self
+            .resets
+            .record(self.now, l.max_resets_per_window, l.reset_window)
+        {
+            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+        }
+        Ok(())
+    }
+
+    /// A connection error: GOAWAY with `code`, then nothing more.
+    fn connection_error(&mut self, code: ErrorCode, debug: &[u8]) {
+        if self.closed {
+            return;
+        }
+        let last = self.last_processed_id();
+        frame::encode_goaway(&mut self.out, last, code, debug);
+        self.goaway_sent = Some(last);
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.pending_block = None;
+        while let Some(id) = self.streams.id_at(0) {
+            self.streams.remove(id, CloseReason::ResetByUs);
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

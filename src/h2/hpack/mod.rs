@@ -7,6 +7,13 @@
 //!   (plain literals), from the static or dynamic table (indexed fields), or from a reused scratch
 //!   buffer (Huffman literals). No allocation per field once the connection is warm.
 //! - [`Encoder`] writes straight into the caller's send buffer.
+//!
+//! Layout: the dynamic table (`table.rs`) stores entry bytes back to back in one reusable buffer of
+//! at most twice the table size, with a `VecDeque` of entry descriptors (newest first); eviction
+//! only moves the start, and the live bytes are moved to the front when the end is reached.
+//! Huffman decoding (`huffman/`) looks up 12 bits at a time in a compile-time table that yields up
+//! to two symbols per lookup. The encoder finds static entries with a `match` on the name and
+//! dynamic ones through a small lossy hash index verified against the table.
 
 mod decoder;
 mod encoder;

@@ -1,0 +1,233 @@
+//! The client role driven by a raw server: response validation, informational heads, body length
+//! rules, and what a server may not do.
+
+use std::time::Instant;
+
+use super::*;
+use crate::h2::frame::encode_headers;
+
+/// A client that has received the server's SETTINGS and opened stream 1 (`end_stream` as given).
+fn raw_client(method: &[u8], end_stream: bool) -> (Connection, Rec, Instant) {
+    let now = Instant::now();
+    let mut c = Connection::new(Role::Client, &Config::default(), now);
+    let mut h = Rec::default();
+    let mut raw = Vec::new();
+    frame::encode_settings(&mut raw, &[Setting::MaxConcurrentStreams(10)]);
+    frame::encode_settings_ack(&mut raw);
+    assert_eq!(c.recv(&raw, now, &mut h), raw.len());
+    let fields: [(&[u8], &[u8]); 4] = [
+        (b":method", method),
+        (b":scheme", b"https"),
+        (b":authority", b"a"),
+        (b":path", b"/"),
+    ];
+    assert_eq!(c.open_stream(fields, end_stream), Ok(1));
+    c.advance_output(usize::MAX);
+    h.take();
+    (c, h, now)
+}
+
+fn respond(c: &mut Connection, h: &mut Rec, now: Instant, fields: &[(&[u8], &[u8])], end: bool) {
+    let mut raw = Vec::new();
+    encode_headers(&mut raw, 1, &literal_block(fields), None, end, true);
+    assert_eq!(c.recv(&raw, now, h), raw.len());
+}
+
+#[test]
+fn response_with_content_length_and_body() {
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    respond(
+        &mut c,
+        &mut h,
+        now,
+        &[(b":status", b"200"), (b"content-length", b"3")],
+        false,
+    );
+    let mut raw = Vec::new();
+    frame::encode_data(&mut raw, 1, b"abc", true);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        h.take_main(),
+        vec![
+            Ev::Headers(
+                1,
+                vec![
+                    (":status".into(), "200".into()),
+                    ("content-length".into(), "3".into())
+                ],
+                false
+            ),
+            Ev::Data(1, b"abc".to_vec(), true)
+        ]
+    );
+    assert_eq!(c.active_streams(), 0);
+}
+
+#[test]
+fn head_response_content_length_is_not_a_body_length() {
+    let (mut c, mut h, now) = raw_client(b"HEAD", true);
+    respond(
+        &mut c,
+        &mut h,
+        now,
+        &[(b":status", b"200"), (b"content-length", b"300")],
+        true,
+    );
+    assert!(c.pending_output().is_empty());
+    assert_eq!(h.take_main().len(), 1);
+}
+
+#[test]
+fn body_longer_than_content_length_resets() {
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    respond(
+        &mut c,
+        &mut h,
+        now,
+        &[(b":status", b"200"), (b"content-length", b"2")],
+        false,
+    );
+    let mut raw = Vec::new();
+    frame::encode_data(&mut raw, 1, b"abc", false);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        rst_codes(c.pending_output()),
+        vec![(1, ErrorCode::PROTOCOL_ERROR)]
+    );
+    assert_eq!(
+        h.take_main().last(),
+        Some(&Ev::Reset(1, ErrorCode::PROTOCOL_ERROR, false))
+    );
+}
+
+#[test]
+fn data_before_final_head_resets() {
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    respond(&mut c, &mut h, now, &[(b":status", b"100")], false);
+    let mut raw = Vec::new();
+    frame::encode_data(&mut raw, 1, b"abc", false);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        rst_codes(c.pending_output()),
+        vec![(1, ErrorCode::PROTOCOL_ERROR)]
+    );
+}
+
+#[test]
+fn malformed_responses_reset_the_stream() {
+    let bad: &[&[(&[u8], &[u8])]] = &[
+        &[(b":status", b"101")],
+        &[(b"x", b"y")],
+        &[(b":status", b"200"), (b":method", b"GET")],
+        &[(b":status", b"200"), (b"connection", b"close")],
+    ];
+    for fields in bad {
+        let (mut c, mut h, now) = raw_client(b"GET", true);
+        respond(&mut c, &mut h, now, fields, false);
+        assert_eq!(
+            rst_codes(c.pending_output()),
+            vec![(1, ErrorCode::PROTOCOL_ERROR)],
+            "{fields:?}"
+        );
+        assert_eq!(
+            h.take_main(),
+            vec![Ev::Reset(1, ErrorCode::PROTOCOL_ERROR, false)]
+        );
+    }
+    // An informational head may not end the stream.
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    respond(&mut c, &mut h, now, &[(b":status", b"100")], true);
+    assert_eq!(
+        rst_codes(c.pending_output()),
+        vec![(1, ErrorCode::PROTOCOL_ERROR)]
+    );
+}
+
+#[test]
+fn response_over_header_limits_resets_the_stream() {
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    let mut fields: Vec<(&[u8], &[u8])> = vec![(b":status", b"200")];
+    fields.extend(std::iter::repeat_n((&b"x"[..], &b"y"[..]), 200));
+    respond(&mut c, &mut h, now, &fields, false);
+    assert_eq!(
+        rst_codes(c.pending_output()),
+        vec![(1, ErrorCode::PROTOCOL_ERROR)]
+    );
+    assert_eq!(
+        h.take_main(),
+        vec![Ev::Reset(1, ErrorCode::PROTOCOL_ERROR, false)]
+    );
+    assert!(!c.is_closed());
+}
+
+#[test]
+fn server_may_not_open_streams() {
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    let mut raw = Vec::new();
+    encode_headers(&mut raw, 2, &literal_block(&REQ), None, true, true);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        goaway_code(c.pending_output()),
+        Some(ErrorCode::PROTOCOL_ERROR)
+    );
+    // Nor answer a stream we have not opened yet.
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    let mut raw = Vec::new();
+    encode_headers(&mut raw, 3, &literal_block(&OK), None, true, true);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        goaway_code(c.pending_output()),
+        Some(ErrorCode::PROTOCOL_ERROR)
+    );
+}
+
+#[test]
+fn goaway_below_open_streams_refuses_them() {
+    let (mut c, mut h, now) = raw_client(b"GET", true);
+    c.open_stream(REQ, true).unwrap();
+    let mut raw = Vec::new();
+    frame::encode_goaway(&mut raw, 1, ErrorCode::NO_ERROR, b"");
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        h.take_main(),
+        vec![
+            Ev::GoAway(1, ErrorCode::NO_ERROR),
+            Ev::Reset(3, ErrorCode::REFUSED_STREAM, true)
+        ]
+    );
+    assert_eq!(c.active_streams(), 1);
+    assert!(!c.is_closed());
+    respond(&mut c, &mut h, now, &OK, true);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn our_smaller_initial_window_applies_after_ack() {
+    let now = Instant::now();
+    let cfg = Config {
+        initial_window_size: 1000,
+        ..Config::default()
+    };
+    let mut c = Connection::new(Role::Client, &cfg, now);
+    let mut h = Rec::default();
+    let mut raw = Vec::new();
+    frame::encode_settings(&mut raw, &[]);
+    c.recv(&raw, now, &mut h);
+    c.open_stream(REQ, true).unwrap();
+    c.advance_output(usize::MAX);
+    respond(&mut c, &mut h, now, &OK, false);
+    // Before the ACK the server may still assume 65,535.
+    let mut raw = Vec::new();
+    frame::encode_data(&mut raw, 1, &[0; 2000], false);
+    c.recv(&raw, now, &mut h);
+    assert!(rst_codes(c.pending_output()).is_empty());
+    // After it, the window is 1000 - 2000 < 0: any more DATA overflows it.
+    let mut raw = Vec::new();
+    frame::encode_settings_ack(&mut raw);
+    frame::encode_data(&mut raw, 1, &[0; 1], false);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(
+        rst_codes(c.pending_output()),
+        vec![(1, ErrorCode::FLOW_CONTROL_ERROR)]
+    );
+}

@@ -3,6 +3,10 @@
 #
 #   bash fuzz/run.sh [seconds-per-target]      (default 30; CI uses 30)
 #
+# libFuzzer's random seed is fixed (FUZZ_SEED, default 1) so a run explores inputs in the same
+# order everywhere: a crash CI finds, this command finds again locally. Set FUZZ_SEED=0 for a
+# time-based seed when hunting.
+#
 # Each target starts from its checked-in seeds (fuzz/corpus/<target>/), which are only read: new
 # inputs go to a temporary corpus directory that libFuzzer writes to (the first one given), so a run
 # leaves the work tree clean. Crash inputs land in fuzz/artifacts/<target>/ (gitignored); see
@@ -10,6 +14,7 @@
 set -euo pipefail
 
 secs="${1:-30}"
+seed="${FUZZ_SEED:-1}"
 cd "$(dirname "$0")"
 
 if ! cargo +nightly fuzz --help >/dev/null 2>&1; then
@@ -31,7 +36,7 @@ for t in $targets; do
   echo "=== fuzz $t for ${secs}s"
   status=0
   cargo +nightly fuzz run "$t" "$work/$t" "corpus/$t" -- \
-    -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    -max_total_time="$secs" -seed="$seed" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
   cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+' || true)

@@ -101,6 +101,27 @@ fn exact_path_beats_prefix_of_same_value() {
 }
 
 #[test]
+fn root_and_odd_paths() {
+    let t = http_table(vec![HttpRouteSpec::new(
+        meta("ns", "r", 1),
+        vec![
+            http_rule(vec![HttpMatchSpec::exact("/")], 1),
+            http_rule(vec![HttpMatchSpec::regex(".*")], 2),
+            http_rule(vec![HttpMatchSpec::prefix("/a")], 3),
+        ],
+    )]);
+    assert_eq!(get(&t, "/"), Some(1));
+    assert_eq!(get(&t, "/?q"), Some(1));
+    assert_eq!(
+        get(&t, "*"),
+        Some(2),
+        "asterisk-form only reaches unpinned rules"
+    );
+    assert_eq!(get(&t, ""), Some(2));
+    assert_eq!(get(&t, "/a/b"), Some(2), "regex ranks above prefix");
+}
+
+#[test]
 fn exact_path_beats_longer_prefix() {
     let t = http_table(vec![HttpRouteSpec::new(
         meta("ns", "r", 1),

@@ -9,7 +9,6 @@
 //! order, so the first accepted candidate is the same one a full scan would find.
 
 use super::host::HostPattern;
-use super::request::path_only;
 use crate::balance::hash::key_hash;
 
 /// A (rule, match) pair, indices into the table's rule list of one kind.
@@ -26,9 +25,10 @@ pub(crate) struct Segment<'a> {
     hash: u64,
 }
 
-/// The first segment of `path` (`None` if it does not start with `/`).
+/// The first segment of `path`, a path without its query (`None` if it does not start with
+/// `/`).
 pub(crate) fn first_segment(path: &[u8]) -> Option<Segment<'_>> {
-    let rest = path_only(path).strip_prefix(b"/")?;
+    let rest = path.strip_prefix(b"/")?;
     let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
     let bytes = &rest[..end];
     Some(Segment {
@@ -233,7 +233,6 @@ mod tests {
     fn segments() {
         let s = first_segment(b"/pkg.Svc/Method").unwrap();
         assert_eq!(s.bytes, b"pkg.Svc");
-        assert_eq!(first_segment(b"/foo?x=/y").unwrap().bytes, b"foo");
         assert_eq!(first_segment(b"/").unwrap().bytes, b"");
         assert!(first_segment(b"*").is_none());
         assert_eq!(pinned_segment("/foo/bar").as_deref(), Some(&b"foo"[..]));

@@ -222,7 +222,13 @@ impl HttpMatch {
 /// `/service/method` of a gRPC `:path` (query ignored).
 #[inline]
 pub fn split_grpc_path(path: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = path_only(path).strip_prefix(b"/")?;
+    split_grpc_stripped(path_only(path))
+}
+
+/// [`split_grpc_path`] of a path already without its query.
+#[inline]
+pub(crate) fn split_grpc_stripped(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = path.strip_prefix(b"/")?;
     let slash = rest.iter().position(|&b| b == b'/')?;
     let (service, method) = (&rest[..slash], &rest[slash + 1..]);
     if service.is_empty() || method.is_empty() || method.contains(&b'/') {

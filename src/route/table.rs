@@ -29,7 +29,7 @@ use std::fmt;
 use super::host::{HostPattern, intersect};
 use super::index::{Candidate, Group, HostIndex, first_segment, pinned_segment};
 use super::matcher::{
-    GrpcMatch, HttpMatch, PathMatch, compile_headers, compile_queries, split_grpc_path,
+    GrpcMatch, HttpMatch, PathMatch, compile_headers, compile_queries, split_grpc_stripped,
 };
 use super::request::{Headers, Request};
 use super::spec::{
@@ -668,16 +668,16 @@ impl RouteTable {
             .select_listener(req.port, host)
             .ok_or(NoRoute::NoListener)?;
         let l = &self.listeners[li];
-        let segment = first_segment(req.path);
+        let path = req.path_only();
+        let segment = first_segment(path);
         if req.is_grpc() && !self.grpc_rules.is_empty() {
-            let parts = split_grpc_path(req.path);
+            let parts = split_grpc_stripped(path);
             if let Some(c) = l.grpc.find(host, segment, |c| {
                 self.grpc_rules[c.rule as usize].matches[c.m as usize].is_match(req, parts)
             }) {
                 return Ok((li, RouteKind::Grpc, c));
             }
         }
-        let path = req.path_only();
         match l.http.find(host, segment, |c| {
             self.http_rules[c.rule as usize].matches[c.m as usize].is_match(req, path)
         }) {

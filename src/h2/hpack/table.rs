@@ -27,7 +27,7 @@ pub(super) const STATIC_TABLE: [(&[u8], &[u8]); 61] = [
     (b":status", b"400"),
     (b":status", b"404"),
     (b":status", b"500"),
-    (b"accept-", b""),
+    (b"accept-charset", b""),
     (b"accept-encoding", b"gzip, deflate"),
     (b"accept-language", b""),
     (b"accept-ranges", b""),
@@ -266,7 +266,7 @@ pub(super) fn static_lookup(name: &[u8], value: &[u8]) -> (Option<usize>, Option
                 _ => None,
             },
         ),
-        b"accept-" => (15, value.is_empty().then_some(15)),
+        b"accept-charset" => (15, value.is_empty().then_some(15)),
         b"accept-encoding" => (16, (value == b"gzip, deflate").then_some(16)),
         b"accept-language" => (17, value.is_empty().then_some(17)),
         b"accept-ranges" => (18, value.is_empty().then_some(18)),
@@ -336,6 +336,7 @@ mod tests {
         assert_eq!(STATIC_LEN, 61);
         assert_eq!(STATIC_TABLE[0], (&b":authority"[..], &b""[..]));
         assert_eq!(STATIC_TABLE[7], (&b":status"[..], &b"200"[..]));
+        assert_eq!(STATIC_TABLE[14], (&b"accept-charset"[..], &b""[..]));
         assert_eq!(
             STATIC_TABLE[15],
             (&b"accept-encoding"[..], &b"gzip, deflate"[..])

@@ -187,14 +187,14 @@ fn spiffe_uri_san_is_checked() {
         .issue(&["spiffe://cluster.local/ns/default/sa/gateway"])
         .unwrap();
 
-    let good = Identity::Uri("spiffe://cluster.local/ns/default/sa/product".into());
+    let good = Identity::AnyUri(vec!["spiffe://cluster.local/ns/default/sa/product".into()]);
     let mut s = ServerSession::server(upstream_cfg.clone()).unwrap();
     let mut c =
         ClientSession::client(upstream(&mesh, Some(&gw), good), name("backend.test")).unwrap();
     run(&mut c, &mut s).unwrap();
     assert!(!c.is_handshaking() && !s.is_handshaking());
 
-    let wrong = Identity::Uri("spiffe://cluster.local/ns/default/sa/other".into());
+    let wrong = Identity::AnyUri(vec!["spiffe://cluster.local/ns/default/sa/other".into()]);
     let mut s = ServerSession::server(upstream_cfg).unwrap();
     let mut c =
         ClientSession::client(upstream(&mesh, Some(&gw), wrong), name("backend.test")).unwrap();

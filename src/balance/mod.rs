@@ -552,6 +552,14 @@ impl Balancer {
         }
     }
 
+    /// Sets `endpoint`'s in-flight count, for a caller that counts streams itself (the proxy counts
+    /// the streams open on an endpoint's connections).
+    pub fn set_in_flight(&mut self, endpoint: usize, n: u32) {
+        if let Some(c) = self.in_flight.get_mut(endpoint) {
+            *c = n;
+        }
+    }
+
     pub fn in_flight(&self, endpoint: usize) -> u32 {
         self.in_flight.get(endpoint).copied().unwrap_or(0)
     }

@@ -15,6 +15,7 @@ use rustls::pki_types::ServerName;
 
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
+use crate::proxy::upstreams::Upstreams;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 use crate::tls::client::{Identity, UpstreamTls, client_config};
 use crate::tls::server::{ServerCert, server_config};
@@ -128,7 +129,7 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
             gateway_client.cert_pem.into_bytes(),
             gateway_client.key_pem.into_bytes(),
         )),
-        identity: Identity::Uri(BACKEND_ID.into()),
+        identity: Identity::AnyUri(vec![BACKEND_ID.into()]),
     })
     .map_err(|e| err("upstream TLS", e))?;
     let name = ServerName::try_from("backend.test").map_err(|e| err("upstream name", e))?;
@@ -150,10 +151,9 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
     .map_err(|e| err("listener TLS", e))?;
     let gateway = Arc::new(GatewayConfig {
         listeners: vec![Listener::Tls(listener_tls), Listener::H2c],
-        service: Service::Proxy {
-            endpoints,
-            max_connections: 4,
-        },
+        service: Service::Proxy(Arc::new(
+            Upstreams::round_robin(endpoints, 4).map_err(|e| err("demo routes", e))?,
+        )),
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),
     });

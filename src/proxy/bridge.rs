@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use super::gateway::{App, Conn, Kind, Shared, Token};
 use super::headers;
@@ -51,6 +51,8 @@ struct Link {
     pending: Pending,
     /// The forwarded request head of a waiting stream.
     queued: Option<FieldList>,
+    /// A `Set-Cookie` value to add to the response (cookie-hash balancing, cookie missing).
+    set_cookie: Option<Vec<u8>>,
 }
 
 /// The upstream stream's link back to its client stream.
@@ -66,8 +68,11 @@ pub(super) struct Back {
 
 /// Proxy state of one client connection.
 pub(super) struct ClientSide {
+    peer: SocketAddr,
     peer_ip: Vec<u8>,
     tls: bool,
+    /// The gateway listener the connection arrived on.
+    listener: usize,
     streams: HashMap<u32, Link>,
     local: LocalReplies,
     /// Client window to give back once the connection is free: (stream, bytes).
@@ -80,10 +85,12 @@ pub(super) struct ClientSide {
 }
 
 impl ClientSide {
-    pub(super) fn new(peer: IpAddr, tls: bool) -> Self {
+    pub(super) fn new(peer: SocketAddr, tls: bool, listener: usize) -> Self {
         ClientSide {
-            peer_ip: peer.to_string().into_bytes(),
+            peer,
+            peer_ip: peer.ip().to_string().into_bytes(),
             tls,
+            listener,
             streams: HashMap::new(),
             local: LocalReplies::new(Reason::Unavailable),
             released: Vec::new(),
@@ -97,6 +104,8 @@ impl ClientSide {
 /// Proxy state of one upstream connection.
 pub(super) struct UpstreamSide {
     pub(super) endpoint: usize,
+    /// Its endpoint left the configuration: no new streams; closes once the last one ends.
+    pub(super) retired: bool,
     pub(super) streams: HashMap<u32, Back>,
     /// Upstream window to give back once the connection is free: (stream, bytes).
     released: Vec<(u32, usize)>,
@@ -108,6 +117,7 @@ impl UpstreamSide {
     pub(super) fn new(endpoint: usize) -> Self {
         UpstreamSide {
             endpoint,
+            retired: false,
             streams: HashMap::new(),
             released: Vec::new(),
             drain: Vec::new(),
@@ -180,10 +190,12 @@ fn open_upstream<'f>(
     Some(up_stream)
 }
 
-/// Places waiting streams, oldest first, while some upstream connection has room. Called when every
-/// connection is in the table (between events).
+/// Places waiting streams, oldest first, on their endpoints' connections as room appears; a
+/// stream whose endpoint is still full keeps its place. Called when every connection is in the
+/// table (between events).
 pub(super) fn dispatch_waiting(shared: &mut Shared) {
-    while let Some(&(client, stream_id)) = shared.waiting.front() {
+    let mut i = 0;
+    while let Some(&(client, stream_id, ep)) = shared.waiting.get(i) {
         let queued = match shared
             .conns
             .get_mut(client)
@@ -198,69 +210,92 @@ pub(super) fn dispatch_waiting(shared: &mut Shared) {
         };
         if !queued {
             // The client or the stream went away meanwhile.
-            shared.waiting.pop_front();
+            shared.waiting.remove(i);
             continue;
         }
-        let Some(up) = shared.pick_upstream() else {
-            return;
-        };
-        shared.waiting.pop_front();
-        let Some((_, side)) = shared
-            .conns
-            .get_mut(client)
-            .and_then(|c| c.as_mut())
-            .and_then(client_parts)
-        else {
+        let Some(up) = shared.connection_for(ep) else {
+            i += 1;
             continue;
         };
-        let Some(link) = side.streams.get_mut(&stream_id) else {
-            continue;
-        };
-        let Some(head) = link.queued.take() else {
-            continue;
-        };
-        let grpc = link.grpc;
-        // The head carries END_STREAM only if nothing else of the request is left.
-        let end =
-            link.pending.end && link.pending.data.is_empty() && link.pending.trailers.is_none();
-        if end {
-            link.pending.end = false;
-        }
-        let opened = open_upstream(shared, up, client, stream_id, grpc, head.iter(), end);
-        let Some((client_h2, side)) = shared
-            .conns
-            .get_mut(client)
-            .and_then(|c| c.as_mut())
-            .and_then(client_parts)
-        else {
-            continue;
-        };
-        match opened {
-            Some(up_stream) => {
-                if let Some(link) = side.streams.get_mut(&stream_id) {
-                    link.up = Some((up, up_stream));
-                }
-                // The body that waited with it follows, as far as the upstream's windows allow now
-                // (the rest when they grow).
-                if let Some((client_conn, up_conn)) = shared.pair(client, up) {
-                    if let (Some((client_h2, side)), Some((up_h2, _))) =
-                        (client_parts(client_conn), upstream_parts(up_conn))
-                    {
-                        if let Some(link) = side.streams.get_mut(&stream_id) {
-                            move_request(link, client_h2, stream_id, up_h2);
-                        }
+        shared.waiting.remove(i);
+        place_waiting(shared, client, stream_id, up);
+    }
+}
+
+/// A waiting stream whose endpoint is gone: answered 503 / gRPC 14.
+pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32) {
+    let Some((h2, side)) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return;
+    };
+    if let Some(link) = side.streams.remove(&stream_id) {
+        side.local.answer(stream_id, link.grpc, Reason::Unavailable);
+        side.local.flush(h2);
+        shared.dirty.push(client);
+    }
+}
+
+/// Opens the upstream stream of waiting client stream `stream_id` on connection `up` and sends
+/// what of its body waited with it.
+fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) {
+    let Some((_, side)) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return;
+    };
+    let Some(link) = side.streams.get_mut(&stream_id) else {
+        return;
+    };
+    let Some(head) = link.queued.take() else {
+        return;
+    };
+    let grpc = link.grpc;
+    // The head carries END_STREAM only if nothing else of the request is left.
+    let end = link.pending.end && link.pending.data.is_empty() && link.pending.trailers.is_none();
+    if end {
+        link.pending.end = false;
+    }
+    let opened = open_upstream(shared, up, client, stream_id, grpc, head.iter(), end);
+    let Some((client_h2, side)) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return;
+    };
+    match opened {
+        Some(up_stream) => {
+            if let Some(link) = side.streams.get_mut(&stream_id) {
+                link.up = Some((up, up_stream));
+            }
+            // The body that waited with it follows, as far as the upstream's windows allow now
+            // (the rest when they grow).
+            if let Some((client_conn, up_conn)) = shared.pair(client, up) {
+                if let (Some((client_h2, side)), Some((up_h2, _))) =
+                    (client_parts(client_conn), upstream_parts(up_conn))
+                {
+                    if let Some(link) = side.streams.get_mut(&stream_id) {
+                        move_request(link, client_h2, stream_id, up_h2);
                     }
                 }
             }
-            None => {
-                side.streams.remove(&stream_id);
-                side.local.answer(stream_id, grpc, Reason::Unavailable);
-                side.local.flush(client_h2);
-            }
         }
-        shared.dirty.push(client);
-        shared.dirty.push(up);
+        None => {
+            side.streams.remove(&stream_id);
+            side.local.answer(stream_id, grpc, Reason::Unavailable);
+            side.local.flush(client_h2);
+        }
     }
+    shared.dirty.push(client);
+    shared.dirty.push(up);
 }
 
 /// Handles a client connection's events (the connection itself is busy).
@@ -311,13 +346,21 @@ impl Handler for ClientHandler<'_> {
         }
         let forwarded =
             headers::forward_request(fields.iter()).chain(extra[..n_extra].iter().copied());
+        let (ep, set_cookie) = match self.shared.choose(fields, side.listener, side.peer) {
+            Ok(chosen) => chosen,
+            Err(reason) => {
+                side.local.answer(stream_id, grpc, reason);
+                return;
+            }
+        };
         let mut link = Link {
             up: None,
             grpc,
             pending: Pending::default(),
             queued: None,
+            set_cookie,
         };
-        match self.shared.pick_upstream() {
+        match self.shared.connection_for(ep) {
             Some(up) => match open_upstream(
                 self.shared,
                 up,
@@ -341,7 +384,7 @@ impl Handler for ClientHandler<'_> {
                 }
                 link.queued = Some(head);
                 link.pending.end = end_stream;
-                self.shared.waiting.push_back((self.token, stream_id));
+                self.shared.waiting.push_back((self.token, stream_id, ep));
             }
             None => {
                 side.local.answer(stream_id, grpc, Reason::Unavailable);
@@ -558,12 +601,17 @@ impl<'a> UpstreamHandler<'a> {
 impl Handler for UpstreamHandler<'_> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
         let interim = fields.status().is_some_and(|s| s.first() == Some(&b'1'));
-        let Some((back, h2, _)) = self.client(stream_id) else {
+        let Some((back, h2, side)) = self.client(stream_id) else {
             return;
         };
+        let cookie = match side.streams.get_mut(&back.client_stream) {
+            Some(link) if !interim => link.set_cookie.take(),
+            _ => None,
+        };
+        let set_cookie = cookie.as_deref().map(|v| (&b"set-cookie"[..], v));
         let _ = h2.send_headers(
             back.client_stream,
-            headers::forward_response(fields.iter()),
+            headers::forward_response(fields.iter()).chain(set_cookie),
             end_stream,
         );
         back.responded |= !interim;

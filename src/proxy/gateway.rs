@@ -5,7 +5,7 @@
 //! Everything here belongs to one worker: no locks, no shared state with other workers.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +16,12 @@ use rustls::{ClientConfig, ServerConfig};
 use super::bridge::{self, ClientSide, UpstreamSide};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
+use super::upstreams::Upstreams;
+use crate::balance::{Balancer, PolicySpec, Rng};
 use crate::h2::conn::{self, Connection, Role};
+use crate::h2::error::ErrorCode;
+use crate::h2::fields::FieldList;
+use crate::route::{NoRoute, Request};
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
 
 /// A connection's handle: its index in the worker's table.
@@ -55,12 +60,8 @@ pub enum Service {
     Local,
     /// The demo's echo backends; listener `i` answers as `names[i]`.
     Echo { names: Vec<String> },
-    /// Proxies every stream to one of `endpoints`, round robin per stream.
-    Proxy {
-        endpoints: Vec<Endpoint>,
-        /// Upstream connections per endpoint this worker may open.
-        max_connections: usize,
-    },
+    /// Proxies every stream: routed by the table, balanced over the matched cluster.
+    Proxy(Arc<Upstreams>),
 }
 
 #[derive(Clone)]
@@ -115,6 +116,9 @@ pub(super) enum Kind {
 }
 
 /// The application behind a client connection.
+// Proxy is the variant nearly every connection has; boxing it would add a pointer hop per event to
+// save bytes only on the demo's connections.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum App {
     Local(LocalReplies),
     Echo(Echo),
@@ -139,15 +143,20 @@ pub(super) struct Shared {
     pub(super) dirty: Vec<Token>,
     io: Vec<IoRequest>,
     pub(super) config: Arc<GatewayConfig>,
-    /// Upstream connections per endpoint.
+    /// Upstream connections per endpoint; endpoint `i` of cluster `c` is `pool[first[c] + i]`.
     pool: Vec<Vec<Token>>,
-    /// Round-robin position over the endpoints.
-    next_endpoint: usize,
+    first: Vec<usize>,
+    /// This worker's balancer per cluster.
+    balancers: Vec<Balancer>,
+    /// Random bits for the routes' weighted backend split.
+    rng: Rng,
+    seed: u64,
     pub(super) now: Instant,
     /// Per-worker counter for `x-request-id`.
     pub(super) request_ids: u64,
-    /// Client streams waiting for room on an upstream connection, oldest first.
-    pub(super) waiting: VecDeque<(Token, u32)>,
+    /// Client streams waiting for room on a connection to their endpoint (pool index), oldest
+    /// first.
+    pub(super) waiting: VecDeque<(Token, u32, usize)>,
 }
 
 pub struct Gateway {
@@ -158,11 +167,21 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Arc<GatewayConfig>, now: Instant) -> Self {
-        let endpoints = match &config.service {
-            Service::Proxy { endpoints, .. } => endpoints.len(),
-            _ => 0,
-        };
+    /// A worker's gateway; `seed` starts its balancers' PRNGs (e.g.
+    /// [`worker_seed`](crate::balance::worker_seed) of the worker's index).
+    pub fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64) -> Self {
+        let (mut first, mut balancers, mut endpoints) = (Vec::new(), Vec::new(), 0);
+        if let Service::Proxy(up) = &config.service {
+            for (i, c) in up.clusters.iter().enumerate() {
+                first.push(endpoints);
+                endpoints += c.endpoints.len();
+                let mut b = Balancer::new(c.balance.clone(), seed ^ i as u64);
+                for &e in &c.unready {
+                    b.set_healthy(e, false);
+                }
+                balancers.push(b);
+            }
+        }
         Gateway {
             shared: Shared {
                 conns: Vec::new(),
@@ -171,7 +190,10 @@ impl Gateway {
                 io: Vec::new(),
                 config,
                 pool: vec![Vec::new(); endpoints],
-                next_endpoint: 0,
+                first,
+                balancers,
+                rng: Rng::new(seed),
+                seed,
                 now,
                 request_ids: 0,
                 waiting: VecDeque::new(),
@@ -198,9 +220,11 @@ impl Gateway {
             Service::Echo { names } => App::Echo(Echo::new(
                 names.get(listener).map_or("backend", String::as_str),
             )),
-            Service::Proxy { .. } => {
-                App::Proxy(ClientSide::new(peer.ip(), matches!(tls, Tls::Server(_))))
-            }
+            Service::Proxy(_) => App::Proxy(ClientSide::new(
+                peer,
+                matches!(tls, Tls::Server(_)),
+                listener,
+            )),
         };
         let h2 = Connection::new(Role::Server, &config.server_h2, self.shared.now);
         let token = self.shared.insert(Conn {
@@ -472,12 +496,95 @@ impl Gateway {
             (Tls::Server(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
             (Tls::Client(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
         };
-        let over = c.closing || c.h2.is_closed();
+        let retired_idle =
+            matches!(&c.kind, Kind::Upstream(s) if s.retired && s.streams.is_empty());
+        let over = c.closing || c.h2.is_closed() || retired_idle;
         if !(idle && over) {
             return false;
         }
         self.lost(token);
         true
+    }
+
+    /// Takes up a reloaded configuration. Listeners stay (their TLS settings apply to new
+    /// connections); every stream in flight finishes where it is. Balancers of clusters that keep
+    /// their name carry over their state; connections to endpoints that remain (same cluster name,
+    /// same address) stay pooled; connections to endpoints that left get a GOAWAY, take no new
+    /// stream, and close once their last stream ends. Streams waiting for an endpoint that left are
+    /// answered 503 / gRPC 14.
+    pub fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
+        let sh = &mut self.shared;
+        let (old, new) = match (&sh.config.service, &config.service) {
+            (Service::Proxy(old), Service::Proxy(new)) => (old.clone(), new.clone()),
+            _ => {
+                sh.config = config;
+                return;
+            }
+        };
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        let (mut first, mut balancers, mut total) = (Vec::new(), Vec::new(), 0);
+        for (c, cluster) in new.clusters.iter().enumerate() {
+            first.push(total);
+            let name = cluster.balance.name();
+            for (i, e) in cluster.balance.endpoints().iter().enumerate() {
+                index.insert((name, e.id.as_str()), total + i);
+            }
+            total += cluster.endpoints.len();
+            let before = old
+                .clusters
+                .iter()
+                .position(|o| o.balance.name() == name)
+                .and_then(|o| sh.balancers.get(o));
+            let mut b = match before {
+                Some(b) => b.carry_over(cluster.balance.clone()),
+                None => Balancer::new(cluster.balance.clone(), sh.seed ^ c as u64),
+            };
+            for &e in &cluster.unready {
+                b.set_healthy(e, false);
+            }
+            balancers.push(b);
+        }
+        // Old pool index -> new pool index.
+        let mut moved = Vec::with_capacity(sh.pool.len());
+        for cluster in &old.clusters {
+            for e in cluster.balance.endpoints() {
+                moved.push(index.get(&(cluster.balance.name(), e.id.as_str())).copied());
+            }
+        }
+        let mut pool = vec![Vec::new(); total];
+        for (ep, tokens) in std::mem::take(&mut sh.pool).into_iter().enumerate() {
+            let to = moved.get(ep).copied().flatten();
+            for t in tokens {
+                let Some(Some(conn)) = sh.conns.get_mut(t) else {
+                    continue;
+                };
+                let Kind::Upstream(side) = &mut conn.kind else {
+                    continue;
+                };
+                match to {
+                    Some(n) => {
+                        side.endpoint = n;
+                        pool[n].push(t);
+                    }
+                    None => {
+                        side.retired = true;
+                        conn.h2.go_away(ErrorCode::NO_ERROR, b"endpoint removed");
+                        sh.dirty.push(t);
+                    }
+                }
+            }
+        }
+        let waiting = std::mem::take(&mut sh.waiting);
+        sh.pool = pool;
+        sh.first = first;
+        sh.balancers = balancers;
+        sh.config = config;
+        for (client, stream_id, ep) in waiting {
+            match moved.get(ep).copied().flatten() {
+                Some(n) => sh.waiting.push_back((client, stream_id, n)),
+                None => bridge::fail_waiting(sh, client, stream_id),
+            }
+        }
     }
 
     /// Live connections (clients and upstreams).
@@ -578,33 +685,87 @@ impl Shared {
         })
     }
 
-    /// An upstream connection for the next stream, round robin over the endpoints: one with room
-    /// for another stream, else a new one (up to the per-endpoint bound). `None` when all are full.
-    pub(super) fn pick_upstream(&mut self) -> Option<Token> {
+    /// Routes a request and picks its endpoint (an index into the pool): the route table, then the
+    /// matched cluster's balancer. Also returns the `Set-Cookie` value a cookie-hash policy wants
+    /// on the response. `Err` is the local answer.
+    pub(super) fn choose(
+        &mut self,
+        fields: &FieldList,
+        listener: usize,
+        peer: SocketAddr,
+    ) -> Result<(usize, Option<Vec<u8>>), Reason> {
         let config = self.config.clone();
-        let Service::Proxy {
-            endpoints,
-            max_connections,
-        } = &config.service
-        else {
+        let Service::Proxy(up) = &config.service else {
+            return Err(Reason::Unavailable);
+        };
+        let authority = fields
+            .authority()
+            .or_else(|| fields.get(b"host"))
+            .unwrap_or_default();
+        let mut req = Request::new(
+            authority,
+            fields.path().unwrap_or_default(),
+            fields.method().unwrap_or_default(),
+            fields,
+        )
+        .with_source(peer);
+        req.port = up.port(listener);
+        let m = up
+            .table
+            .route(&req, self.rng.next_u64())
+            .map_err(|nr| match nr {
+                NoRoute::NoListener | NoRoute::NoMatch { .. } => Reason::NoRoute,
+                NoRoute::NoBackend { .. } => Reason::NoBackend,
+            })?;
+        let c = m.cluster.0 as usize;
+        let (Some(cluster), Some(&first)) = (up.clusters.get(c), self.first.get(c)) else {
+            return Err(Reason::NoBackend);
+        };
+        if matches!(cluster.balance.policy(), PolicySpec::LeastRequest) {
+            // The in-flight count of an endpoint is the streams open on its connections.
+            for i in 0..cluster.endpoints.len() {
+                let n: usize = self.pool[first + i]
+                    .iter()
+                    .filter_map(|&t| match self.conns.get(t) {
+                        Some(Some(Conn {
+                            kind: Kind::Upstream(side),
+                            ..
+                        })) => Some(side.streams.len()),
+                        _ => None,
+                    })
+                    .sum();
+                self.balancers[c].set_in_flight(i, u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+        let picked = self.balancers[c]
+            .pick(&req)
+            .ok_or(Reason::NoHealthyUpstream)?;
+        let cookie = picked.set_cookie.map(|sc| {
+            let mut v = Vec::new();
+            sc.write_header_value(&mut v);
+            v
+        });
+        Ok((first + picked.endpoint, cookie))
+    }
+
+    /// A connection to endpoint `ep` with room for another stream, else a new one (up to the
+    /// cluster's per-endpoint bound). `None` when all are full.
+    pub(super) fn connection_for(&mut self, ep: usize) -> Option<Token> {
+        let ready = self.pool.get(ep)?.iter().copied().find(
+            |&t| matches!(self.conns.get(t), Some(Some(c)) if !c.closing && c.h2.can_open_stream()),
+        );
+        if ready.is_some() {
+            return ready;
+        }
+        let config = self.config.clone();
+        let Service::Proxy(up) = &config.service else {
             return None;
         };
-        if endpoints.is_empty() {
-            return None;
-        }
-        let start = self.next_endpoint % endpoints.len();
-        self.next_endpoint = self.next_endpoint.wrapping_add(1);
-        for step in 0..endpoints.len() {
-            let ep = (start + step) % endpoints.len();
-            let ready = self.pool[ep].iter().copied().find(|&t| {
-                matches!(self.conns.get(t), Some(Some(c)) if !c.closing && c.h2.can_open_stream())
-            });
-            if let Some(t) = ready {
-                return Some(t);
-            }
-            if self.pool[ep].len() < *max_connections {
-                return self.open_upstream(ep, &endpoints[ep]);
-            }
+        let c = self.first.partition_point(|&f| f <= ep).checked_sub(1)?;
+        let cluster = up.clusters.get(c)?;
+        let endpoint = cluster.endpoints.get(ep - self.first[c])?;
+        if self.pool[ep].len() < cluster.max_connections {
+            return self.open_upstream(ep, endpoint);
         }
         None
     }

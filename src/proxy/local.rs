@@ -17,6 +17,10 @@ pub enum Reason {
     Demo,
     /// No route matched: 404 / gRPC 12 UNIMPLEMENTED.
     NoRoute,
+    /// The matched rule has no usable backend (Gateway API: 500 / gRPC 14 UNAVAILABLE).
+    NoBackend,
+    /// Every endpoint of the cluster is unhealthy: 503 / gRPC 14.
+    NoHealthyUpstream,
     /// No upstream could take the stream (none healthy, all full, connect failed): 503 / gRPC 14.
     Unavailable,
     /// The upstream reset the stream or dropped its connection before answering: 502 / gRPC 14.
@@ -28,6 +32,8 @@ impl Reason {
         match self {
             Reason::Demo => b"200",
             Reason::NoRoute => b"404",
+            Reason::NoBackend => b"500",
+            Reason::NoHealthyUpstream => b"503",
             Reason::Unavailable => b"503",
             Reason::UpstreamFailed => b"502",
         }
@@ -37,6 +43,8 @@ impl Reason {
         match self {
             Reason::Demo | Reason::NoRoute => (b"12", b"no route for this method"),
             Reason::Unavailable => (b"14", b"no upstream available"),
+            Reason::NoBackend => (b"14", b"no backend for this route"),
+            Reason::NoHealthyUpstream => (b"14", b"no healthy upstream"),
             Reason::UpstreamFailed => (b"14", b"upstream reset the stream"),
         }
     }
@@ -46,6 +54,8 @@ impl Reason {
             Reason::Demo => b"h2edge demo: answered by the gateway itself\n",
             Reason::NoRoute => b"no route\n",
             Reason::Unavailable => b"no upstream available\n",
+            Reason::NoBackend => b"no backend for this route\n",
+            Reason::NoHealthyUpstream => b"no healthy upstream\n",
             Reason::UpstreamFailed => b"upstream failed\n",
         }
     }

@@ -13,3 +13,4 @@ pub mod echo;
 pub mod gateway;
 pub mod headers;
 pub mod local;
+pub mod upstreams;

@@ -7,11 +7,13 @@
 //! - [`epoll`]: the epoll backend (the fallback where io_uring is blocked).
 //! - [`worker`]: one worker's event loop.
 //! - [`affinity`], [`listener`]: CPU pinning and SO_REUSEPORT listeners.
+//! - [`slot`]: how a reloaded configuration reaches the running workers.
 
 pub mod affinity;
 pub mod epoll;
 pub mod io;
 pub mod listener;
+pub mod slot;
 pub mod uring;
 pub mod worker;
 
@@ -82,6 +84,20 @@ pub fn spawn(
     config: &RuntimeConfig,
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<Vec<thread::JoinHandle<std::io::Result<()>>>> {
+    spawn_reloadable(
+        config,
+        Arc::new(slot::ConfigSlot::new(config.gateway.clone())),
+        shutdown,
+    )
+}
+
+/// [`spawn`], with workers that take up whatever configuration `slot` publishes later (its listeners
+/// must stay those of `config.listen`); `config.gateway` is ignored for the slot's.
+pub fn spawn_reloadable(
+    config: &RuntimeConfig,
+    slot: Arc<slot::ConfigSlot>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<Vec<thread::JoinHandle<std::io::Result<()>>>> {
     let cpus = affinity::allowed_cpus().unwrap_or_default();
     let workers = match config.workers {
         0 => cpus.len().max(1),
@@ -95,9 +111,10 @@ pub fn spawn(
             .map(|addr| listener::bind_reuseport(*addr))
             .collect::<std::io::Result<Vec<_>>>()?;
         let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
-        let gateway = config.gateway.clone();
+        let gateway = slot.clone();
         let kind = config.backend;
         let shutdown = shutdown.clone();
+        let seed = crate::balance::worker_seed(i as u64);
         let handle = thread::Builder::new()
             .name(format!("h2edge-worker-{i}"))
             .spawn(move || {
@@ -109,10 +126,10 @@ pub fn spawn(
                 // Each ring belongs to the thread that uses it.
                 match kind {
                     BackendKind::IoUring => {
-                        worker::run(uring::Uring::new()?, listeners, gateway, shutdown)
+                        worker::run(uring::Uring::new()?, listeners, gateway, seed, shutdown)
                     }
                     BackendKind::Epoll => {
-                        worker::run(epoll::Epoll::new()?, listeners, gateway, shutdown)
+                        worker::run(epoll::Epoll::new()?, listeners, gateway, seed, shutdown)
                     }
                 }
             })?;
@@ -132,9 +149,16 @@ pub fn spawn_one(
 ) -> std::io::Result<thread::JoinHandle<std::io::Result<()>>> {
     thread::Builder::new()
         .name(name.to_string())
-        .spawn(move || match kind {
-            BackendKind::IoUring => worker::run(uring::Uring::new()?, listeners, gateway, shutdown),
-            BackendKind::Epoll => worker::run(epoll::Epoll::new()?, listeners, gateway, shutdown),
+        .spawn(move || {
+            let slot = Arc::new(slot::ConfigSlot::new(gateway));
+            match kind {
+                BackendKind::IoUring => {
+                    worker::run(uring::Uring::new()?, listeners, slot, 0, shutdown)
+                }
+                BackendKind::Epoll => {
+                    worker::run(epoll::Epoll::new()?, listeners, slot, 0, shutdown)
+                }
+            }
         })
 }
 

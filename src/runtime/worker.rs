@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::io::{Backend, Sink, Token};
-use crate::proxy::gateway::{Gateway, GatewayConfig, IoRequest};
+use super::slot::ConfigSlot;
+use crate::proxy::gateway::{Gateway, IoRequest};
 
 /// How often an idle worker wakes to look at the shutdown flag.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
@@ -30,14 +31,16 @@ struct State {
 pub fn run(
     mut backend: impl Backend,
     listeners: Vec<TcpListener>,
-    config: Arc<GatewayConfig>,
+    slot: Arc<ConfigSlot>,
+    seed: u64,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<()> {
+    let (mut generation, config) = slot.current();
     for listener in listeners {
         backend.listen(listener)?;
     }
     let mut st = State {
-        gateway: Gateway::new(config, Instant::now()),
+        gateway: Gateway::new(config, Instant::now(), seed),
         accepted: Vec::new(),
         blocked: Vec::new(),
         dirty: Vec::new(),
@@ -53,6 +56,9 @@ pub fn run(
         };
         backend.poll(Some(timeout), &mut st)?;
         st.gateway.set_now(Instant::now());
+        if let Some(config) = slot.newer(&mut generation) {
+            st.gateway.reconfigure(config);
+        }
         st.turn(&mut backend);
     }
     Ok(())

@@ -17,8 +17,10 @@ use super::{TlsConfigError, certs_from_pem, key_from_pem, provider};
 pub enum Identity {
     /// The SNI name (a DNS name or IP address SAN), as browsers check.
     ServerName,
-    /// A URI SAN such as `spiffe://cluster.local/ns/default/sa/product` (the SNI name is not checked).
-    Uri(String),
+    /// A URI SAN equal to any of these, such as `spiffe://cluster.local/ns/default/sa/product` (the
+    /// SNI name is not checked). An empty list checks only the chain to the CA bundle, as Istio's
+    /// `ISTIO_MUTUAL` without `subjectAltNames` does (the mesh root vouches for the workload).
+    AnyUri(Vec<String>),
 }
 
 /// Upstream TLS settings.
@@ -50,12 +52,12 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<ClientConfig>, TlsConfigEr
                 .map_err(|e| TlsConfigError(e.to_string()))?;
             builder.with_webpki_verifier(verifier)
         }
-        Identity::Uri(uri) => builder
+        Identity::AnyUri(uris) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(UriSanVerifier {
                 roots,
                 algs,
-                uri: uri.clone(),
+                uris: uris.clone(),
             })),
     };
     let mut config = match &tls.client_cert {
@@ -69,12 +71,12 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<ClientConfig>, TlsConfigEr
 }
 
 /// Checks the chain against the CA bundle like the standard verifier, then requires a URI SAN equal
-/// to the expected one instead of a DNS name.
+/// to one of the expected ones (if any) instead of a DNS name.
 #[derive(Debug)]
 struct UriSanVerifier {
     roots: Arc<RootCertStore>,
     algs: WebPkiSupportedAlgorithms,
-    uri: String,
+    uris: Vec<String>,
 }
 
 impl ServerCertVerifier for UriSanVerifier {
@@ -96,7 +98,11 @@ impl ServerCertVerifier for UriSanVerifier {
         )?;
         let parsed = webpki::EndEntityCert::try_from(end_entity)
             .map_err(|e| rustls::Error::General(format!("bad certificate: {e}")))?;
-        if parsed.valid_uri_names().any(|name| name == self.uri) {
+        if self.uris.is_empty()
+            || parsed
+                .valid_uri_names()
+                .any(|name| self.uris.iter().any(|u| u == name))
+        {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(

@@ -60,6 +60,16 @@ pub fn server_config(
     certs: &[ServerCert],
     client_ca: Option<&[u8]>,
 ) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    server_config_auth(certs, client_ca.map(|ca| (ca, true)))
+}
+
+/// [`server_config`] with client-certificate validation `(CA bundle, required)`: when not
+/// required, a client without a certificate is let in (an invalid certificate is still refused),
+/// as the Gateway API's `AllowInsecureFallback` asks.
+pub fn server_config_auth(
+    certs: &[ServerCert],
+    client_auth: Option<(&[u8], bool)>,
+) -> Result<Arc<ServerConfig>, TlsConfigError> {
     let provider = provider::provider();
     let mut resolver = SniResolver::default();
     for c in certs {
@@ -90,16 +100,22 @@ pub fn server_config(
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsConfigError(e.to_string()))?;
-    let builder = match client_ca {
+    let builder = match client_auth {
         None => builder.with_no_client_auth(),
-        Some(ca) => {
+        Some((ca, required)) => {
             let mut roots = RootCertStore::empty();
             for cert in certs_from_pem(ca)? {
                 roots
                     .add(cert)
                     .map_err(|e| TlsConfigError(format!("bad client CA certificate: {e}")))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if required {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier
                 .build()
                 .map_err(|e| TlsConfigError(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -17,7 +18,9 @@ use std::time::{Duration, Instant};
 use h2edge::demo::pki::{Ca, Issued};
 use h2edge::h2::conn;
 use h2edge::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
+use h2edge::proxy::upstreams::Upstreams;
 use h2edge::runtime::{self, BackendKind, RuntimeConfig};
+use h2edge::serve::run::Running;
 use h2edge::tls::client::{Identity, UpstreamTls, client_config};
 use h2edge::tls::server::{ServerCert, server_config};
 use rustls::pki_types::ServerName;
@@ -209,7 +212,7 @@ impl Bed {
                     self.pki.gateway_client.key_pem.clone().into_bytes(),
                 )
             }),
-            identity: Identity::Uri(options.identity.clone()),
+            identity: Identity::AnyUri(vec![options.identity.clone()]),
         })
         .expect("upstream TLS config");
         let name = ServerName::try_from("backend.test").expect("upstream SNI name");
@@ -234,10 +237,9 @@ impl Bed {
         .expect("listener TLS config");
         let config = Arc::new(GatewayConfig {
             listeners: vec![Listener::Tls(listener_tls), Listener::H2c],
-            service: Service::Proxy {
-                endpoints,
-                max_connections: 4,
-            },
+            service: Service::Proxy(Arc::new(
+                Upstreams::round_robin(endpoints, 4).expect("routes"),
+            )),
             server_h2: conn::Config::default(),
             client_h2: conn::Config::default(),
         });
@@ -261,6 +263,172 @@ impl Bed {
             shutdown,
             handles,
         }
+    }
+
+    /// Starts a gateway the way `h2edge run` does: from Gateway API / Istio YAML (built by
+    /// [`Bed::config_yaml`] for a reserved loopback port) through `config::load_str` and
+    /// `serve::plan`. Its one listener is h2c, in both `tls` and `h2c`.
+    pub fn start_gateway_from_config(&self, load_balancer: &str) -> Gateway {
+        let (hold, addr) = reserve();
+        let yaml = self.config_yaml(addr.port(), load_balancer, &self.backends);
+        let config = match h2edge::config::load_str("e2e-config.yaml", &yaml) {
+            Ok(c) => c,
+            Err(problems) => {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                panic!("the test config does not load:\n{}", lines.join("\n"))
+            }
+        };
+        let plan = h2edge::serve::plan(&config, addr.ip()).expect("plan the config");
+        assert_eq!(plan.listen, vec![addr]);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let handles = runtime::spawn(
+            &RuntimeConfig {
+                workers: 1,
+                listen: plan.listen,
+                gateway: plan.gateway,
+                backend: self.kind,
+            },
+            shutdown.clone(),
+        )
+        .expect("spawn the gateway");
+        drop(hold);
+        Gateway {
+            tls: addr,
+            h2c: addr,
+            shutdown,
+            handles,
+        }
+    }
+
+    /// Starts a gateway through `serve::run::start`, as `h2edge run DIR` does, on the config file
+    /// `dir/gateway.yaml` (written from [`Bed::config_yaml`] with `load_balancer`). Returns it with
+    /// the listener's address (h2c), which reloads keep.
+    pub fn start_running(&self, dir: &Path, load_balancer: &str) -> (Running, SocketAddr) {
+        let (hold, addr) = reserve();
+        let yaml = self.config_yaml(addr.port(), load_balancer, &self.backends);
+        std::fs::write(dir.join("gateway.yaml"), yaml).expect("write the config");
+        let options = h2edge::serve::run::Options {
+            bind: addr.ip(),
+            workers: 1,
+            backend: self.kind,
+        };
+        let (running, _) = h2edge::serve::run::start(
+            &[dir.to_path_buf()],
+            &options,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap_or_else(|e| panic!("h2edge run: {e}"));
+        drop(hold);
+        (running, addr)
+    }
+
+    /// A config for the bed: an HTTP (h2c) Gateway listener on `port` whose backend client
+    /// certificate is the mesh one; a GRPCRoute sending only `grpc.testing.TestService/UnaryCall`
+    /// to Service `test` (so `EmptyCall` has no route); a DestinationRule with `load_balancer` (the
+    /// YAML under `trafficPolicy.loadBalancer`, indented 6) and ISTIO_MUTUAL checking the backends'
+    /// SPIFFE id; one EndpointSlice per backend in `backends` (each on its own port).
+    pub fn config_yaml(&self, port: u16, load_balancer: &str, backends: &[SocketAddr]) -> String {
+        let indent = |pem: &str| pem.trim_end().replace('\n', "\n    ");
+        let mut yaml = format!(
+            r#"apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: edge
+  namespace: e2e
+spec:
+  gatewayClassName: h2edge
+  listeners:
+  - name: h2c
+    port: {port}
+    protocol: HTTP
+  tls:
+    backend:
+      clientCertificateRef:
+        name: mesh-client
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: mesh-client
+  namespace: e2e
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+    {cert}
+  tls.key: |
+    {key}
+  ca.crt: |
+    {ca}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: test
+  namespace: e2e
+spec:
+  parentRefs:
+  - name: edge
+  rules:
+  - matches:
+    - method:
+        service: grpc.testing.TestService
+        method: UnaryCall
+    backendRefs:
+    - name: test
+      port: 50051
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: test
+  namespace: e2e
+spec:
+  host: test.e2e.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+{load_balancer}
+    tls:
+      mode: ISTIO_MUTUAL
+      sni: backend.test
+      subjectAltNames:
+      - {BACKEND_ID}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: test
+  namespace: e2e
+spec:
+  ports:
+  - name: grpc
+    port: 50051
+"#,
+            cert = indent(&self.pki.gateway_client.cert_pem),
+            key = indent(&self.pki.gateway_client.key_pem),
+            ca = indent(&self.pki.mesh_ca),
+        );
+        for (i, backend) in backends.iter().enumerate() {
+            yaml.push_str(&format!(
+                r#"---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: test-{i}
+  namespace: e2e
+  labels:
+    kubernetes.io/service-name: test
+addressType: IPv4
+ports:
+- name: grpc
+  port: {port}
+endpoints:
+- addresses: ["{ip}"]
+"#,
+                port = backend.port(),
+                ip = backend.ip(),
+            ));
+        }
+        yaml
     }
 
     /// A channel (one HTTP/2 connection) to `addr`'s TLS listener, trusting the edge CA, with

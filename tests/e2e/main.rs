@@ -9,6 +9,7 @@ mod backend;
 mod cancel;
 mod cases;
 mod client;
+mod config_run;
 mod failures;
 mod harness;
 mod interop;

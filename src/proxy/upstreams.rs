@@ -1,0 +1,79 @@
+//! Where a worker sends the streams it proxies: the route table and the clusters its backends name,
+//! each with its balancer input and the endpoints' addresses and TLS settings.
+//!
+//! Built once per configuration and shared read-only by every worker (in an `Arc`); each worker
+//! keeps its own [`Balancer`](crate::balance::Balancer) per cluster and its own connections per
+//! endpoint.
+
+use std::sync::Arc;
+
+use super::gateway::Endpoint;
+use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
+use crate::route::{
+    BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteMeta,
+    RouteTable, TableSpec,
+};
+
+/// The routing and the clusters of one configuration.
+pub struct Upstreams {
+    pub table: RouteTable,
+    /// Indexed by [`ClusterId`]: `clusters[id.0]`.
+    pub clusters: Vec<UpstreamCluster>,
+    /// Per gateway listener (in `GatewayConfig::listeners` order): the port the route table
+    /// selects listeners by; `None` lets every table listener match (one catch-all table).
+    pub listener_ports: Vec<Option<u16>>,
+}
+
+/// One cluster: its balancer tables and, in the same order, how to reach each endpoint.
+pub struct UpstreamCluster {
+    pub balance: Arc<balance::Cluster>,
+    pub endpoints: Vec<Endpoint>,
+    /// Endpoints that start unhealthy (EndpointSlice `ready: false`).
+    pub unready: Vec<usize>,
+    /// Upstream connections per endpoint a worker may open.
+    pub max_connections: usize,
+}
+
+impl Upstreams {
+    /// Every request, whatever its host and path, goes to `endpoints`, round robin per stream: the
+    /// demo's setup and the tests'.
+    pub fn round_robin(endpoints: Vec<Endpoint>, max_connections: usize) -> Result<Self, String> {
+        let spec = TableSpec {
+            listeners: vec![ListenerSpec::new("local/any", "any", 0, None)],
+            http_routes: vec![HttpRouteSpec::new(
+                RouteMeta::new("local", "all", 0).parent("local/any"),
+                vec![HttpRuleSpec::new(
+                    vec![HttpMatchSpec::prefix("/")],
+                    vec![BackendSpec::new("all", ClusterId(0), 1)],
+                )],
+            )],
+            grpc_routes: Vec::new(),
+        };
+        let table = RouteTable::build(&spec).map_err(|e| e.to_string())?;
+        let cluster = ClusterSpec::new(
+            "all",
+            PolicySpec::RoundRobin,
+            endpoints
+                .iter()
+                .map(|e| EndpointSpec::new(e.addr.to_string(), 1))
+                .collect(),
+        );
+        let balance =
+            balance::Cluster::build(&cluster, &Site::default()).map_err(|e| e.to_string())?;
+        Ok(Upstreams {
+            table,
+            clusters: vec![UpstreamCluster {
+                balance: Arc::new(balance),
+                endpoints,
+                unready: Vec::new(),
+                max_connections,
+            }],
+            listener_ports: Vec::new(),
+        })
+    }
+
+    /// The port to route a stream from gateway listener `listener` by.
+    pub fn port(&self, listener: usize) -> Option<u16> {
+        self.listener_ports.get(listener).copied().flatten()
+    }
+}

@@ -1,0 +1,286 @@
+//! `h2edge run CONFIG`: from a validated [`Config`] to what the workers run — one socket per
+//! listener port (its certificates chosen by SNI, client certificates checked when the Gateway's
+//! `tls.frontend` asks), the route table, and per cluster its balancer tables, endpoint addresses
+//! and upstream TLS.
+//!
+//! Endpoint names (FQDN EndpointSlices, ExternalName Services) are resolved when the plan is made
+//! (at start and at each reload); periodic re-resolution is not done yet.
+//!
+//! - [`run`]: the running gateway and its reload.
+
+pub mod run;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+
+use crate::balance::{self, Site};
+use crate::config::compile::{self, CompiledCluster};
+use crate::config::model::{
+    CertKeyPair, ClientCert, Cluster, Config, EndpointAddress, Endpoints, FrontendValidationMode,
+    Gateway, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
+};
+use crate::h2::conn;
+use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
+use crate::proxy::upstreams::{UpstreamCluster, Upstreams};
+use crate::route::RouteTable;
+use crate::tls::client::{self, Identity};
+use crate::tls::server::{ServerCert, server_config_auth};
+
+/// Upstream connections per endpoint and worker when the DestinationRule sets no bound.
+const DEFAULT_CONNECTIONS_PER_ENDPOINT: usize = 4;
+
+/// What the workers run for one configuration.
+pub struct Plan {
+    /// One address per gateway listener, in `gateway.listeners` order.
+    pub listen: Vec<SocketAddr>,
+    pub gateway: Arc<GatewayConfig>,
+    /// One line per listener and cluster, for the start-up log.
+    pub describe: Vec<String>,
+}
+
+/// Builds the plan; listeners bind on `bind` (e.g. `0.0.0.0`) at their configured ports.
+pub fn plan(config: &Config, bind: IpAddr) -> Result<Plan, String> {
+    let table = RouteTable::build(&compile::table_spec(config)).map_err(|e| e.to_string())?;
+    let mut describe = Vec::new();
+
+    // One socket per port; the Gateway listeners on it share its certificates (picked by SNI).
+    let mut ports: BTreeMap<u16, Vec<(&Gateway, &crate::config::model::Listener)>> =
+        BTreeMap::new();
+    for gw in &config.gateways {
+        for l in &gw.listeners {
+            ports.entry(l.port).or_default().push((gw, l));
+        }
+    }
+    let (mut listeners, mut listen, mut listener_ports) = (Vec::new(), Vec::new(), Vec::new());
+    for (port, on_port) in &ports {
+        let names: Vec<String> = on_port
+            .iter()
+            .map(|(gw, l)| format!("{}/{}", compile::gateway_key(&gw.meta), l.name))
+            .collect();
+        let https = on_port.iter().any(|(_, l)| l.protocol == Protocol::Https);
+        if https && on_port.iter().any(|(_, l)| l.protocol == Protocol::Http) {
+            return Err(format!(
+                "port {port}: listeners {} mix HTTP and HTTPS on one port",
+                names.join(", ")
+            ));
+        }
+        let listener = if https {
+            let mut certs = Vec::new();
+            for (_, l) in on_port {
+                for pair in l.tls.iter().flat_map(|t| &t.certificates) {
+                    certs.push(ServerCert {
+                        hostnames: l.hostname.iter().map(|h| h.as_str().to_string()).collect(),
+                        cert_pem: pair.cert_pem.clone(),
+                        key_pem: pair.key_pem.clone(),
+                    });
+                }
+            }
+            let validation = on_port
+                .iter()
+                .find_map(|(gw, _)| gw.frontend_validation.for_port(*port));
+            let auth = validation.map(|v| {
+                (
+                    v.ca_pem.as_slice(),
+                    v.mode == FrontendValidationMode::AllowValidOnly,
+                )
+            });
+            let tls = server_config_auth(&certs, auth)
+                .map_err(|e| format!("port {port} ({}): TLS: {e}", names.join(", ")))?;
+            Listener::Tls(tls)
+        } else {
+            Listener::H2c
+        };
+        describe.push(format!(
+            "listener {bind}:{port} {} ({})",
+            if https { "HTTPS" } else { "HTTP (h2c)" },
+            names.join(", ")
+        ));
+        listeners.push(listener);
+        listen.push(SocketAddr::new(bind, *port));
+        listener_ports.push(Some(*port));
+    }
+    if listeners.is_empty() {
+        return Err("no Gateway listener to run".into());
+    }
+
+    let site = config
+        .gateways
+        .first()
+        .map(compile::site)
+        .unwrap_or_default();
+    let backend_cert = config
+        .gateways
+        .iter()
+        .find_map(|g| g.backend_client_cert.as_ref());
+    let mut clusters = Vec::new();
+    for cluster in &config.clusters {
+        let c = upstream_cluster(cluster, &site, backend_cert)
+            .map_err(|e| format!("cluster {}: {e}", cluster.name()))?;
+        describe.push(format!(
+            "cluster {} ({}, {}): {}",
+            cluster.name(),
+            cluster.policy.load_balancer.policy.name(),
+            match &cluster.tls {
+                UpstreamTls::Disabled => "h2c".to_string(),
+                UpstreamTls::Enabled(t) => format!("TLS {:?}", t.mode),
+            },
+            c.endpoints
+                .iter()
+                .map(|e| e.addr.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        clusters.push(c);
+    }
+    let gateway = GatewayConfig {
+        listeners,
+        service: Service::Proxy(Arc::new(Upstreams {
+            table,
+            clusters,
+            listener_ports,
+        })),
+        server_h2: conn::Config::default(),
+        client_h2: conn::Config::default(),
+    };
+    Ok(Plan {
+        listen,
+        gateway: Arc::new(gateway),
+        describe,
+    })
+}
+
+/// A cluster's balancer, endpoints and TLS.
+fn upstream_cluster(
+    cluster: &Cluster,
+    site: &Site,
+    backend_cert: Option<&CertKeyPair>,
+) -> Result<UpstreamCluster, String> {
+    let (compiled, addrs) = match &cluster.endpoints {
+        Endpoints::Static(list) => {
+            let mut addrs = Vec::new();
+            for e in list {
+                addrs.push(match &e.address {
+                    EndpointAddress::Ip(ip) => SocketAddr::new(*ip, e.port),
+                    EndpointAddress::Dns(name) => resolve(name, e.port)?
+                        .into_iter()
+                        .next()
+                        .ok_or(format!("{name} resolves to no address"))?,
+                });
+            }
+            (compile::cluster_spec(cluster), addrs)
+        }
+        Endpoints::Dns { name, port, .. } => {
+            let addrs = resolve(name, *port)?;
+            let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+            let compiled = compile::cluster_spec_resolved(cluster, &ips);
+            let addrs = compiled
+                .spec
+                .endpoints
+                .iter()
+                .filter_map(|e| e.id.parse().ok())
+                .collect();
+            (compiled, addrs)
+        }
+    };
+    let CompiledCluster { spec, unready } = compiled;
+    let balance = balance::Cluster::build(&spec, site).map_err(|e| e.to_string())?;
+    let tls = upstream_tls(cluster, backend_cert)?;
+    let endpoints: Vec<Endpoint> = addrs
+        .into_iter()
+        .map(|addr| Endpoint {
+            addr,
+            tls: tls.clone(),
+        })
+        .collect();
+    let pool = &cluster.policy.connection_pool;
+    let max_connections = match pool.max_connections {
+        Some(n) => (n as usize / endpoints.len().max(1)).max(1),
+        None => DEFAULT_CONNECTIONS_PER_ENDPOINT,
+    };
+    Ok(UpstreamCluster {
+        balance: Arc::new(balance),
+        endpoints,
+        unready,
+        max_connections,
+    })
+}
+
+type ClientTls = Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>;
+
+/// The client TLS config and SNI name for a cluster (`None`: h2c).
+fn upstream_tls(
+    cluster: &Cluster,
+    backend_cert: Option<&CertKeyPair>,
+) -> Result<ClientTls, String> {
+    let UpstreamTls::Enabled(t) = &cluster.tls else {
+        return Ok(None);
+    };
+    let gateway_cert = || {
+        backend_cert.ok_or_else(|| {
+            format!(
+                "{}: needs the Gateway's spec.tls.backend.clientCertificateRef",
+                t.source
+            )
+        })
+    };
+    let client_cert = match &t.client_cert {
+        ClientCert::None => None,
+        ClientCert::Pem(pair) => Some((pair.cert_pem.clone(), pair.key_pem.clone())),
+        ClientCert::GatewayBackend { .. } => {
+            let pair = gateway_cert()?;
+            Some((pair.cert_pem.clone(), pair.key_pem.clone()))
+        }
+    };
+    let ca_pem = match &t.ca {
+        TrustAnchor::Pem(pem) => pem.clone(),
+        TrustAnchor::GatewayBackendCa => gateway_cert()?.ca_pem.clone().ok_or_else(|| {
+            format!(
+                "{}: the Gateway's backend client certificate has no ca.crt",
+                t.source
+            )
+        })?,
+    };
+    let sni = t.sni.clone().unwrap_or_else(|| match &cluster.endpoints {
+        Endpoints::Dns { name, .. } => name.clone(),
+        Endpoints::Static(_) => cluster.fqdn.clone(),
+    });
+    let mut uris = Vec::new();
+    let mut dns = None;
+    for san in &t.subject_alt_names {
+        match san {
+            SubjectAltName::Uri(u) => uris.push(u.clone()),
+            SubjectAltName::Dns(d) => dns = dns.or(Some(d.clone())),
+        }
+    }
+    let (identity, name) = match (uris.is_empty(), dns) {
+        (false, _) => (Identity::AnyUri(uris), sni),
+        (true, Some(d)) => (Identity::ServerName, d),
+        (true, None) if t.mode == crate::config::model::UpstreamTlsMode::IstioMutual => {
+            (Identity::AnyUri(Vec::new()), sni)
+        }
+        (true, None) => (Identity::ServerName, sni),
+    };
+    let config = client::client_config(&client::UpstreamTls {
+        ca_pem,
+        client_cert,
+        identity,
+    })
+    .map_err(|e| format!("{}: {e}", t.source))?;
+    let name = ServerName::try_from(name.clone())
+        .map_err(|e| format!("{}: server name {name}: {e}", t.source))?;
+    Ok(Some((config, name)))
+}
+
+fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = (name, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("resolving {name}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{name} resolves to no address"));
+    }
+    Ok(addrs)
+}

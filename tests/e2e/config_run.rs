@@ -1,0 +1,212 @@
+//! The gateway as `h2edge run CONFIG` builds it: Gateway API / Istio YAML, loaded and planned by
+//! the same code, routing by gRPC method and balancing each stream by the DestinationRule's
+//! policy over the bed's mTLS backends (ISTIO_MUTUAL, SPIFFE id checked).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use tonic::transport::Endpoint as TonicEndpoint;
+use tonic::{Code, Request};
+
+use crate::cases::{STEP, simple, spread};
+use crate::client::TestClient;
+use crate::harness::{run, within};
+use crate::proto::Empty;
+
+async fn h2c_client(addr: SocketAddr) -> TestClient {
+    let channel = TonicEndpoint::from_shared(format!("http://{addr}"))
+        .expect("gateway URI")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect to the configured gateway");
+    TestClient::new(channel)
+}
+
+/// One UnaryCall with `metadata`; returns the answering backend and the response's `set-cookie`.
+async fn call(
+    client: &mut TestClient,
+    metadata: &[(&'static str, String)],
+) -> (String, Option<String>) {
+    let mut request = Request::new(simple(8, 8));
+    for (name, value) in metadata {
+        request
+            .metadata_mut()
+            .insert(*name, value.parse().expect("metadata value"));
+    }
+    let response = within(STEP, "UnaryCall", client.unary_call(request))
+        .await
+        .expect("UnaryCall through the configured gateway");
+    let cookie = response
+        .metadata()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (response.into_inner().server_id, cookie)
+}
+
+#[test]
+fn config_routes_by_method_and_balances_round_robin() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_from_config("      simple: ROUND_ROBIN");
+        let mut client = h2c_client(gateway.h2c).await;
+        spread(&client, &bed.names, 300).await;
+        // EmptyCall has no route: the gateway answers UNIMPLEMENTED itself.
+        let status = within(STEP, "EmptyCall", client.empty_call(Request::new(Empty {})))
+            .await
+            .expect_err("EmptyCall has no route");
+        assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+        assert!(status.message().contains("no route"), "{status:?}");
+        assert!(status.metadata().get("x-backend").is_none(), "{status:?}");
+        gateway.stop();
+    });
+}
+
+#[test]
+fn config_consistent_hash_on_a_header_pins_each_user() {
+    run(|bed| async move {
+        let gateway =
+            bed.start_gateway_from_config("      consistentHash:\n        httpHeaderName: x-user");
+        let mut client = h2c_client(gateway.h2c).await;
+        let mut owners = BTreeSet::new();
+        for user in 0..24 {
+            let user = format!("user-{user}");
+            let mut seen = BTreeSet::new();
+            for _ in 0..5 {
+                seen.insert(call(&mut client, &[("x-user", user.clone())]).await.0);
+            }
+            assert_eq!(seen.len(), 1, "{user} reached {seen:?}");
+            owners.extend(seen);
+        }
+        assert!(owners.len() >= 2, "24 users all on {owners:?}");
+        gateway.stop();
+    });
+}
+
+#[test]
+fn config_cookie_hash_sets_the_cookie_then_follows_it() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_from_config(
+            "      consistentHash:\n        httpCookie:\n          name: session\n          ttl: 60s",
+        );
+        let mut owners = BTreeSet::new();
+        // A generated cookie derives from the client's address and port: one connection per
+        // session, as browsers' separate clients would be.
+        for _ in 0..12 {
+            let mut client = h2c_client(gateway.h2c).await;
+            let (first, cookie) = call(&mut client, &[]).await;
+            let cookie = cookie.expect("a Set-Cookie when the request has none");
+            assert!(cookie.starts_with("session="), "{cookie}");
+            assert!(cookie.contains("Max-Age=60"), "{cookie}");
+            let pair = cookie.split(';').next().unwrap_or_default().to_string();
+            for _ in 0..4 {
+                let (again, set) = call(&mut client, &[("cookie", pair.clone())]).await;
+                assert_eq!(again, first, "cookie {pair} moved");
+                assert!(set.is_none(), "no new cookie when the request has one");
+            }
+            owners.insert(first);
+        }
+        assert!(owners.len() >= 2, "12 sessions all on {owners:?}");
+        gateway.stop();
+    });
+}
+
+#[test]
+fn config_least_request_spreads_concurrent_streams() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_from_config("      simple: LEAST_REQUEST");
+        let client = h2c_client(gateway.h2c).await;
+        // 300 overlapping calls: the two-choice pick on in-flight streams keeps every backend busy.
+        spread(&client, &bed.names, 300).await;
+        gateway.stop();
+    });
+}
+
+/// Reload under load: while calls run back to back on one connection, the config drops backend b3
+/// (a valid reload), then becomes invalid (refused, the running one stays). No call fails, and
+/// after the first reload b3 gets nothing.
+#[test]
+fn config_reload_under_load_loses_no_call() {
+    run(|bed| async move {
+        let dir = std::env::temp_dir().join(format!("h2edge-e2e-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (mut running, addr) = bed.start_running(&dir, "      simple: ROUND_ROBIN");
+        let client = h2c_client(addr).await;
+
+        // Eight callers, each one call at a time, until told to stop; every answer is recorded
+        // with whether it started after the reload settled.
+        let phase = Arc::new(AtomicU8::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (mut client, phase) = (client.clone(), phase.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while phase.load(Ordering::Relaxed) < 2 {
+                    let after = phase.load(Ordering::Relaxed) == 1;
+                    let result = client.unary_call(Request::new(simple(8, 8))).await;
+                    answers.push((after, result.map(|r| r.into_inner().server_id)));
+                }
+                answers
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let two = &bed.backends[..2];
+        let yaml = bed.config_yaml(addr.port(), "      simple: ROUND_ROBIN", two);
+        std::fs::write(dir.join("gateway.yaml"), yaml).expect("rewrite the config");
+        assert!(running.changed(), "the rewritten file is noticed");
+        running.reload().expect("a valid reload");
+        // Workers take a new config within one loop turn (at most 100 ms when idle).
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        phase.store(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        std::fs::write(dir.join("gateway.yaml"), "kind: Gateway\nspec: [").expect("break it");
+        let refused = running.reload().expect_err("an invalid config is refused");
+        assert!(
+            refused.contains("gateway.yaml:"),
+            "names the file and line: {refused}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        phase.store(2, Ordering::Relaxed);
+
+        let mut failures = Vec::new();
+        let (mut before, mut after) = (BTreeSet::new(), Vec::new());
+        for task in tasks {
+            for (late, answer) in within(STEP, "callers", task).await.expect("caller") {
+                match (late, answer) {
+                    (_, Err(status)) => failures.push(status),
+                    (false, Ok(id)) => {
+                        before.insert(id);
+                    }
+                    (true, Ok(id)) => after.push(id),
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} calls failed: {:?}",
+            failures.len(),
+            failures.first()
+        );
+        assert_eq!(
+            before.len(),
+            3,
+            "all three backends before the reload: {before:?}"
+        );
+        assert!(
+            after.len() > 20,
+            "only {} calls after the reload",
+            after.len()
+        );
+        assert!(
+            after.iter().all(|id| id != "b3"),
+            "b3 answered after it left the config: {after:?}"
+        );
+        running.stop().expect("workers stop");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

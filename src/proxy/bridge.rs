@@ -195,7 +195,7 @@ fn open_upstream<'f>(
 /// table (between events).
 pub(super) fn dispatch_waiting(shared: &mut Shared) {
     let mut i = 0;
-    while let Some(&(client, stream_id, ep)) = shared.waiting.get(i) {
+    while let Some(&(client, stream_id, ep, since)) = shared.waiting.get(i) {
         let queued = match shared
             .conns
             .get_mut(client)
@@ -214,7 +214,12 @@ pub(super) fn dispatch_waiting(shared: &mut Shared) {
             continue;
         }
         let Some(up) = shared.connection_for(ep) else {
-            i += 1;
+            if shared.waited_too_long(ep, since) {
+                shared.waiting.remove(i);
+                fail_waiting(shared, client, stream_id, Reason::Unavailable);
+            } else {
+                i += 1;
+            }
             continue;
         };
         shared.waiting.remove(i);
@@ -222,8 +227,39 @@ pub(super) fn dispatch_waiting(shared: &mut Shared) {
     }
 }
 
-/// A waiting stream whose endpoint is gone: answered 503 / gRPC 14.
-pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32) {
+/// A waiting stream balanced again after its endpoint failed: its new endpoint, or `None` when it
+/// was answered locally instead (no healthy endpoint left) or is gone.
+pub(super) fn rebalance_waiting(
+    shared: &mut Shared,
+    client: Token,
+    stream_id: u32,
+) -> Option<usize> {
+    let (_, side) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)?;
+    let (listener, peer) = (side.listener, side.peer);
+    let head = side.streams.get_mut(&stream_id)?.queued.take()?;
+    let chosen = shared.choose(&head, listener, peer);
+    let (_, side) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)?;
+    let link = side.streams.get_mut(&stream_id)?;
+    link.queued = Some(head);
+    match chosen {
+        Ok((ep, _)) => Some(ep),
+        Err(reason) => {
+            fail_waiting(shared, client, stream_id, reason);
+            None
+        }
+    }
+}
+
+/// A waiting stream that cannot be placed: answered locally for `reason`.
+pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32, reason: Reason) {
     let Some((h2, side)) = shared
         .conns
         .get_mut(client)
@@ -233,7 +269,7 @@ pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32) {
         return;
     };
     if let Some(link) = side.streams.remove(&stream_id) {
-        side.local.answer(stream_id, link.grpc, Reason::Unavailable);
+        side.local.answer(stream_id, link.grpc, reason);
         side.local.flush(h2);
         shared.dirty.push(client);
     }
@@ -384,7 +420,10 @@ impl Handler for ClientHandler<'_> {
                 }
                 link.queued = Some(head);
                 link.pending.end = end_stream;
-                self.shared.waiting.push_back((self.token, stream_id, ep));
+                let now = self.shared.now;
+                self.shared
+                    .waiting
+                    .push_back((self.token, stream_id, ep, now));
             }
             None => {
                 side.local.answer(stream_id, grpc, Reason::Unavailable);

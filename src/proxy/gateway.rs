@@ -5,7 +5,7 @@
 //! Everything here belongs to one worker: no locks, no shared state with other workers.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,12 +16,9 @@ use rustls::{ClientConfig, ServerConfig};
 use super::bridge::{self, ClientSide, UpstreamSide};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
+use super::pool::Pool;
 use super::upstreams::Upstreams;
-use crate::balance::{Balancer, PolicySpec, Rng};
 use crate::h2::conn::{self, Connection, Role};
-use crate::h2::error::ErrorCode;
-use crate::h2::fields::FieldList;
-use crate::route::{NoRoute, Request};
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
 
 /// A connection's handle: its index in the worker's table.
@@ -131,8 +128,21 @@ pub(super) struct Conn {
     /// Received plaintext not yet consumed by `h2`.
     rx: Vec<u8>,
     /// Close once the pending output is written.
-    closing: bool,
+    pub(super) closing: bool,
     pub(super) kind: Kind,
+}
+
+impl Conn {
+    /// A new upstream connection to pool endpoint `ep`.
+    pub(super) fn upstream(h2: Connection, tls: Tls, ep: usize) -> Conn {
+        Conn {
+            h2,
+            tls,
+            rx: Vec::new(),
+            closing: false,
+            kind: Kind::Upstream(UpstreamSide::new(ep)),
+        }
+    }
 }
 
 /// The part of the gateway a stream handler may touch while one connection is taken out of the
@@ -141,22 +151,16 @@ pub(super) struct Shared {
     pub(super) conns: Vec<Option<Conn>>,
     free: Vec<Token>,
     pub(super) dirty: Vec<Token>,
-    io: Vec<IoRequest>,
+    pub(super) io: Vec<IoRequest>,
     pub(super) config: Arc<GatewayConfig>,
-    /// Upstream connections per endpoint; endpoint `i` of cluster `c` is `pool[first[c] + i]`.
-    pool: Vec<Vec<Token>>,
-    first: Vec<usize>,
-    /// This worker's balancer per cluster.
-    balancers: Vec<Balancer>,
-    /// Random bits for the routes' weighted backend split.
-    rng: Rng,
-    seed: u64,
+    /// Endpoints, their connections and balancers (see `pool.rs`).
+    pub(super) upstream: Pool,
     pub(super) now: Instant,
     /// Per-worker counter for `x-request-id`.
     pub(super) request_ids: u64,
     /// Client streams waiting for room on a connection to their endpoint (pool index), oldest
-    /// first.
-    pub(super) waiting: VecDeque<(Token, u32, usize)>,
+    /// first, with when they started waiting.
+    pub(super) waiting: VecDeque<(Token, u32, usize, Instant)>,
 }
 
 pub struct Gateway {
@@ -170,18 +174,7 @@ impl Gateway {
     /// A worker's gateway; `seed` starts its balancers' PRNGs (e.g.
     /// [`worker_seed`](crate::balance::worker_seed) of the worker's index).
     pub fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64) -> Self {
-        let (mut first, mut balancers, mut endpoints) = (Vec::new(), Vec::new(), 0);
-        if let Service::Proxy(up) = &config.service {
-            for (i, c) in up.clusters.iter().enumerate() {
-                first.push(endpoints);
-                endpoints += c.endpoints.len();
-                let mut b = Balancer::new(c.balance.clone(), seed ^ i as u64);
-                for &e in &c.unready {
-                    b.set_healthy(e, false);
-                }
-                balancers.push(b);
-            }
-        }
+        let upstream = Pool::new(&config, seed);
         Gateway {
             shared: Shared {
                 conns: Vec::new(),
@@ -189,11 +182,7 @@ impl Gateway {
                 dirty: Vec::new(),
                 io: Vec::new(),
                 config,
-                pool: vec![Vec::new(); endpoints],
-                first,
-                balancers,
-                rng: Rng::new(seed),
-                seed,
+                upstream,
                 now,
                 request_ids: 0,
                 waiting: VecDeque::new(),
@@ -320,7 +309,10 @@ impl Gateway {
     }
 
     /// Places streams that wait for room on an upstream connection, as far as room allows now.
-    pub fn dispatch_waiting(&mut self) {
+    /// Once per loop turn: upstream connect deadlines and endpoint backoffs, then the streams
+    /// waiting for an upstream connection.
+    pub fn tend_upstreams(&mut self) {
+        self.shared.check_upstreams();
         if !self.shared.waiting.is_empty() {
             bridge::dispatch_waiting(&mut self.shared);
         }
@@ -506,85 +498,9 @@ impl Gateway {
         true
     }
 
-    /// Takes up a reloaded configuration. Listeners stay (their TLS settings apply to new
-    /// connections); every stream in flight finishes where it is. Balancers of clusters that keep
-    /// their name carry over their state; connections to endpoints that remain (same cluster name,
-    /// same address) stay pooled; connections to endpoints that left get a GOAWAY, take no new
-    /// stream, and close once their last stream ends. Streams waiting for an endpoint that left are
-    /// answered 503 / gRPC 14.
+    /// Takes up a reloaded configuration (see [`Shared::reconfigure`] for what carries over).
     pub fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
-        let sh = &mut self.shared;
-        let (old, new) = match (&sh.config.service, &config.service) {
-            (Service::Proxy(old), Service::Proxy(new)) => (old.clone(), new.clone()),
-            _ => {
-                sh.config = config;
-                return;
-            }
-        };
-        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-        let (mut first, mut balancers, mut total) = (Vec::new(), Vec::new(), 0);
-        for (c, cluster) in new.clusters.iter().enumerate() {
-            first.push(total);
-            let name = cluster.balance.name();
-            for (i, e) in cluster.balance.endpoints().iter().enumerate() {
-                index.insert((name, e.id.as_str()), total + i);
-            }
-            total += cluster.endpoints.len();
-            let before = old
-                .clusters
-                .iter()
-                .position(|o| o.balance.name() == name)
-                .and_then(|o| sh.balancers.get(o));
-            let mut b = match before {
-                Some(b) => b.carry_over(cluster.balance.clone()),
-                None => Balancer::new(cluster.balance.clone(), sh.seed ^ c as u64),
-            };
-            for &e in &cluster.unready {
-                b.set_healthy(e, false);
-            }
-            balancers.push(b);
-        }
-        // Old pool index -> new pool index.
-        let mut moved = Vec::with_capacity(sh.pool.len());
-        for cluster in &old.clusters {
-            for e in cluster.balance.endpoints() {
-                moved.push(index.get(&(cluster.balance.name(), e.id.as_str())).copied());
-            }
-        }
-        let mut pool = vec![Vec::new(); total];
-        for (ep, tokens) in std::mem::take(&mut sh.pool).into_iter().enumerate() {
-            let to = moved.get(ep).copied().flatten();
-            for t in tokens {
-                let Some(Some(conn)) = sh.conns.get_mut(t) else {
-                    continue;
-                };
-                let Kind::Upstream(side) = &mut conn.kind else {
-                    continue;
-                };
-                match to {
-                    Some(n) => {
-                        side.endpoint = n;
-                        pool[n].push(t);
-                    }
-                    None => {
-                        side.retired = true;
-                        conn.h2.go_away(ErrorCode::NO_ERROR, b"endpoint removed");
-                        sh.dirty.push(t);
-                    }
-                }
-            }
-        }
-        let waiting = std::mem::take(&mut sh.waiting);
-        sh.pool = pool;
-        sh.first = first;
-        sh.balancers = balancers;
-        sh.config = config;
-        for (client, stream_id, ep) in waiting {
-            match moved.get(ep).copied().flatten() {
-                Some(n) => sh.waiting.push_back((client, stream_id, n)),
-                None => bridge::fail_waiting(sh, client, stream_id),
-            }
-        }
+        self.shared.reconfigure(config);
     }
 
     /// Live connections (clients and upstreams).
@@ -646,7 +562,7 @@ fn after_recv(h2: &mut Connection, kind: &mut Kind, shared: &mut Shared) {
 }
 
 impl Shared {
-    fn insert(&mut self, conn: Conn) -> Token {
+    pub(super) fn insert(&mut self, conn: Conn) -> Token {
         match self.free.pop() {
             Some(token) => {
                 self.conns[token] = Some(conn);
@@ -685,122 +601,16 @@ impl Shared {
         })
     }
 
-    /// Routes a request and picks its endpoint (an index into the pool): the route table, then the
-    /// matched cluster's balancer. Also returns the `Set-Cookie` value a cookie-hash policy wants
-    /// on the response. `Err` is the local answer.
-    pub(super) fn choose(
-        &mut self,
-        fields: &FieldList,
-        listener: usize,
-        peer: SocketAddr,
-    ) -> Result<(usize, Option<Vec<u8>>), Reason> {
-        let config = self.config.clone();
-        let Service::Proxy(up) = &config.service else {
-            return Err(Reason::Unavailable);
-        };
-        let authority = fields
-            .authority()
-            .or_else(|| fields.get(b"host"))
-            .unwrap_or_default();
-        let mut req = Request::new(
-            authority,
-            fields.path().unwrap_or_default(),
-            fields.method().unwrap_or_default(),
-            fields,
-        )
-        .with_source(peer);
-        req.port = up.port(listener);
-        let m = up
-            .table
-            .route(&req, self.rng.next_u64())
-            .map_err(|nr| match nr {
-                NoRoute::NoListener | NoRoute::NoMatch { .. } => Reason::NoRoute,
-                NoRoute::NoBackend { .. } => Reason::NoBackend,
-            })?;
-        let c = m.cluster.0 as usize;
-        let (Some(cluster), Some(&first)) = (up.clusters.get(c), self.first.get(c)) else {
-            return Err(Reason::NoBackend);
-        };
-        if matches!(cluster.balance.policy(), PolicySpec::LeastRequest) {
-            // The in-flight count of an endpoint is the streams open on its connections.
-            for i in 0..cluster.endpoints.len() {
-                let n: usize = self.pool[first + i]
-                    .iter()
-                    .filter_map(|&t| match self.conns.get(t) {
-                        Some(Some(Conn {
-                            kind: Kind::Upstream(side),
-                            ..
-                        })) => Some(side.streams.len()),
-                        _ => None,
-                    })
-                    .sum();
-                self.balancers[c].set_in_flight(i, u32::try_from(n).unwrap_or(u32::MAX));
-            }
-        }
-        let picked = self.balancers[c]
-            .pick(&req)
-            .ok_or(Reason::NoHealthyUpstream)?;
-        let cookie = picked.set_cookie.map(|sc| {
-            let mut v = Vec::new();
-            sc.write_header_value(&mut v);
-            v
-        });
-        Ok((first + picked.endpoint, cookie))
-    }
-
-    /// A connection to endpoint `ep` with room for another stream, else a new one (up to the
-    /// cluster's per-endpoint bound). `None` when all are full.
-    pub(super) fn connection_for(&mut self, ep: usize) -> Option<Token> {
-        let ready = self.pool.get(ep)?.iter().copied().find(
-            |&t| matches!(self.conns.get(t), Some(Some(c)) if !c.closing && c.h2.can_open_stream()),
-        );
-        if ready.is_some() {
-            return ready;
-        }
-        let config = self.config.clone();
-        let Service::Proxy(up) = &config.service else {
-            return None;
-        };
-        let c = self.first.partition_point(|&f| f <= ep).checked_sub(1)?;
-        let cluster = up.clusters.get(c)?;
-        let endpoint = cluster.endpoints.get(ep - self.first[c])?;
-        if self.pool[ep].len() < cluster.max_connections {
-            return self.open_upstream(ep, endpoint);
-        }
-        None
-    }
-
-    fn open_upstream(&mut self, ep: usize, endpoint: &Endpoint) -> Option<Token> {
-        let tls = match &endpoint.tls {
-            Some((config, name)) => {
-                Tls::Client(ClientSession::client(config.clone(), name.clone()).ok()?)
-            }
-            None => Tls::None,
-        };
-        let h2 = Connection::new(Role::Client, &self.config.client_h2, self.now);
-        let token = self.insert(Conn {
-            h2,
-            tls,
-            rx: Vec::new(),
-            closing: false,
-            kind: Kind::Upstream(UpstreamSide::new(ep)),
-        });
-        self.pool[ep].push(token);
-        self.io.push(IoRequest::Connect(token, endpoint.addr));
-        Some(token)
-    }
-
     /// A connection that is gone: settle every stream that crossed it, and leave the pool.
-    fn retire(&mut self, token: Token, conn: Conn) {
+    pub(super) fn retire(&mut self, token: Token, conn: Conn) {
         match conn.kind {
             Kind::Client {
                 app: App::Proxy(side),
                 ..
             } => bridge::client_gone(side, self),
             Kind::Upstream(side) => {
-                if let Some(list) = self.pool.get_mut(side.endpoint) {
-                    list.retain(|&t| t != token);
-                }
+                let failed = !conn.h2.settings_acked();
+                self.leave_pool(token, side.endpoint, failed);
                 bridge::upstream_gone(side, self);
             }
             Kind::Client { .. } => {}

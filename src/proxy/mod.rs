@@ -7,10 +7,14 @@
 //!   proper HTTP/2 or gRPC responses, never a hung stream.
 //! - [`echo`]: the demo's echo backends.
 //! - [`headers`]: header rewriting between the legs.
+//! - `pool`: which endpoint takes a stream (route table, balancer), connections per endpoint, and
+//!   endpoint connect health with backoff.
+//! - [`upstreams`]: the route table and clusters a configuration gives every worker.
 
 mod bridge;
 pub mod echo;
 pub mod gateway;
 pub mod headers;
 pub mod local;
+mod pool;
 pub mod upstreams;

@@ -6,6 +6,7 @@
 //! endpoint.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::gateway::Endpoint;
 use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
@@ -32,6 +33,9 @@ pub struct UpstreamCluster {
     pub unready: Vec<usize>,
     /// Upstream connections per endpoint a worker may open.
     pub max_connections: usize,
+    /// How long a connection may take to answer (TCP, TLS and the HTTP/2 SETTINGS exchange), and
+    /// how long a stream may wait for a connection with room.
+    pub connect_timeout: Duration,
 }
 
 impl Upstreams {
@@ -67,6 +71,7 @@ impl Upstreams {
                 endpoints,
                 unready: Vec::new(),
                 max_connections,
+                connect_timeout: Duration::from_secs(10),
             }],
             listener_ports: Vec::new(),
         })

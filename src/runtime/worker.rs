@@ -76,7 +76,7 @@ impl State {
         }
         self.gateway.run_backlog();
         self.gateway.on_timeout();
-        self.gateway.dispatch_waiting();
+        self.gateway.tend_upstreams();
         // Connects first: a new upstream connection has output queued already.
         self.gateway.take_io(&mut self.io);
         for req in std::mem::take(&mut self.io) {

@@ -205,6 +205,7 @@ fn upstream_cluster(
         endpoints,
         unready,
         max_connections,
+        connect_timeout: pool.connect_timeout,
     })
 }
 

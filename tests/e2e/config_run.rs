@@ -51,7 +51,7 @@ async fn call(
 #[test]
 fn config_routes_by_method_and_balances_round_robin() {
     run(|bed| async move {
-        let gateway = bed.start_gateway_from_config("      simple: ROUND_ROBIN");
+        let gateway = bed.start_gateway_from_config("      simple: ROUND_ROBIN", &bed.backends);
         let mut client = h2c_client(gateway.h2c).await;
         spread(&client, &bed.names, 300).await;
         // EmptyCall has no route: the gateway answers UNIMPLEMENTED itself.
@@ -68,8 +68,10 @@ fn config_routes_by_method_and_balances_round_robin() {
 #[test]
 fn config_consistent_hash_on_a_header_pins_each_user() {
     run(|bed| async move {
-        let gateway =
-            bed.start_gateway_from_config("      consistentHash:\n        httpHeaderName: x-user");
+        let gateway = bed.start_gateway_from_config(
+            "      consistentHash:\n        httpHeaderName: x-user",
+            &bed.backends,
+        );
         let mut client = h2c_client(gateway.h2c).await;
         let mut owners = BTreeSet::new();
         for user in 0..24 {
@@ -89,9 +91,7 @@ fn config_consistent_hash_on_a_header_pins_each_user() {
 #[test]
 fn config_cookie_hash_sets_the_cookie_then_follows_it() {
     run(|bed| async move {
-        let gateway = bed.start_gateway_from_config(
-            "      consistentHash:\n        httpCookie:\n          name: session\n          ttl: 60s",
-        );
+        let gateway = bed.start_gateway_from_config("      consistentHash:\n        httpCookie:\n          name: session\n          ttl: 60s", &bed.backends);
         let mut owners = BTreeSet::new();
         // A generated cookie derives from the client's address and port: one connection per
         // session, as browsers' separate clients would be.
@@ -117,7 +117,7 @@ fn config_cookie_hash_sets_the_cookie_then_follows_it() {
 #[test]
 fn config_least_request_spreads_concurrent_streams() {
     run(|bed| async move {
-        let gateway = bed.start_gateway_from_config("      simple: LEAST_REQUEST");
+        let gateway = bed.start_gateway_from_config("      simple: LEAST_REQUEST", &bed.backends);
         let client = h2c_client(gateway.h2c).await;
         // 300 overlapping calls: the two-choice pick on in-flight streams keeps every backend busy.
         spread(&client, &bed.names, 300).await;

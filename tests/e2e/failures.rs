@@ -150,3 +150,64 @@ fn no_backend_reachable_is_unavailable_trailers_only() {
         gateway.stop();
     });
 }
+
+/// Sequential calls on one connection through a gateway whose first endpoint is `dead`: every call
+/// succeeds, from the two live backends only, each taking a fair share.
+async fn calls_avoid(bed: &Bed, gateway: SocketAddr, what: &str) {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{gateway}"))
+        .expect("gateway URI")
+        .connect()
+        .await
+        .expect("connect over h2c");
+    let mut client = TestClient::new(channel);
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    let since = Instant::now();
+    for i in 0..30 {
+        let response = within(
+            Duration::from_secs(5),
+            &format!("{what}: call {i}"),
+            client.unary_call(Request::new(simple(8, 8))),
+        )
+        .await
+        .unwrap_or_else(|s| panic!("{what}: call {i} failed: {s:?}"));
+        *counts.entry(response.into_inner().server_id).or_default() += 1;
+    }
+    println!("{what}: 30 calls in {:?}: {counts:?}", since.elapsed());
+    assert!(!counts.contains_key(&bed.names[0]), "{what}: {counts:?}");
+    for name in &bed.names[1..] {
+        assert!(
+            counts.get(name).copied().unwrap_or(0) >= 5,
+            "{what}: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn refused_endpoint_is_skipped_and_no_call_fails() {
+    run(|bed| async move {
+        let mut endpoints = bed.backends.clone();
+        endpoints[0] = closed_ports()[0];
+        let mut options = bed.options(1);
+        options.endpoints = Some(endpoints);
+        let gateway = bed.start_gateway(&options);
+        calls_avoid(&bed, gateway.h2c, "refused").await;
+        gateway.stop();
+    });
+}
+
+#[test]
+fn silent_endpoint_times_out_and_no_call_fails() {
+    run(|bed| async move {
+        // Accepts TCP (the kernel's backlog) but never answers the TLS handshake.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut endpoints = bed.backends.clone();
+        endpoints[0] = silent.local_addr().expect("address");
+        let gateway = bed.start_gateway_from_config(
+            "      simple: ROUND_ROBIN\n    connectionPool:\n      tcp:\n        connectTimeout: 300ms",
+            &endpoints,
+        );
+        calls_avoid(&bed, gateway.h2c, "silent").await;
+        gateway.stop();
+        drop(silent);
+    });
+}

@@ -268,9 +268,13 @@ impl Bed {
     /// Starts a gateway the way `h2edge run` does: from Gateway API / Istio YAML (built by
     /// [`Bed::config_yaml`] for a reserved loopback port) through `config::load_str` and
     /// `serve::plan`. Its one listener is h2c, in both `tls` and `h2c`.
-    pub fn start_gateway_from_config(&self, load_balancer: &str) -> Gateway {
+    pub fn start_gateway_from_config(
+        &self,
+        load_balancer: &str,
+        backends: &[SocketAddr],
+    ) -> Gateway {
         let (hold, addr) = reserve();
-        let yaml = self.config_yaml(addr.port(), load_balancer, &self.backends);
+        let yaml = self.config_yaml(addr.port(), load_balancer, backends);
         let config = match h2edge::config::load_str("e2e-config.yaml", &yaml) {
             Ok(c) => c,
             Err(problems) => {

@@ -1,0 +1,427 @@
+//! One worker's upstream side: which endpoint a stream goes to (the route table, then the matched
+//! cluster's balancer), the connections to each endpoint, and each endpoint's connect health.
+//!
+//! - A stream is opened only on a connection the upstream has answered (its SETTINGS acknowledged
+//!   ours), so a connect or handshake failure never loses a stream: the streams waiting for that
+//!   endpoint are balanced again over the others.
+//! - An endpoint whose connection fails before answering (refused, reset, TLS or identity failure,
+//!   no answer within the cluster's connect timeout) leaves its balancer for a backoff that doubles
+//!   per failure (100 ms up to 5 s) and resets once a connection to it works.
+//! - On reload, balancers of clusters that keep their name carry their state over, and connections
+//!   to endpoints that remain stay pooled (see [`Shared::reconfigure`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::bridge;
+use super::gateway::{Conn, Endpoint, GatewayConfig, IoRequest, Kind, Service, Shared, Tls, Token};
+use super::local::Reason;
+use super::upstreams::Upstreams;
+use crate::balance::{Balancer, PolicySpec, Rng};
+use crate::h2::conn::{Connection, Role};
+use crate::h2::error::ErrorCode;
+use crate::h2::fields::FieldList;
+use crate::route::{NoRoute, Request};
+use crate::tls::session::ClientSession;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Connect health of one endpoint.
+#[derive(Clone, Copy, Debug, Default)]
+struct Health {
+    /// Connect failures since a connection to it last worked.
+    failures: u32,
+    /// Out of its balancer until then.
+    retry_at: Option<Instant>,
+}
+
+/// The worker's endpoints, indexed by pool index: endpoint `i` of cluster `c` is `first[c] + i`.
+pub(super) struct Pool {
+    conns: Vec<Vec<Token>>,
+    health: Vec<Health>,
+    first: Vec<usize>,
+    /// This worker's balancer per cluster.
+    balancers: Vec<Balancer>,
+    /// Connections not answered yet, with their connect deadline.
+    connecting: Vec<(Token, Instant)>,
+    /// Endpoints in backoff (pool indices).
+    down: Vec<usize>,
+    /// Random bits for the routes' weighted backend split.
+    rng: Rng,
+    seed: u64,
+}
+
+impl Pool {
+    fn empty(seed: u64) -> Self {
+        Pool {
+            conns: Vec::new(),
+            health: Vec::new(),
+            first: Vec::new(),
+            balancers: Vec::new(),
+            connecting: Vec::new(),
+            down: Vec::new(),
+            rng: Rng::new(seed),
+            seed,
+        }
+    }
+
+    pub(super) fn new(config: &GatewayConfig, seed: u64) -> Self {
+        let mut pool = Pool::empty(seed);
+        if let Service::Proxy(up) = &config.service {
+            for (c, cluster) in up.clusters.iter().enumerate() {
+                let mut b = Balancer::new(cluster.balance.clone(), seed ^ c as u64);
+                for &e in &cluster.unready {
+                    b.set_healthy(e, false);
+                }
+                pool.add_cluster(b, cluster.endpoints.len());
+            }
+        }
+        pool
+    }
+
+    fn add_cluster(&mut self, balancer: Balancer, endpoints: usize) {
+        self.first.push(self.conns.len());
+        self.balancers.push(balancer);
+        self.conns.resize(self.conns.len() + endpoints, Vec::new());
+        self.health
+            .resize(self.health.len() + endpoints, Health::default());
+    }
+
+    /// The cluster and the index within it of pool endpoint `ep`.
+    fn locate(&self, ep: usize) -> Option<(usize, usize)> {
+        // Clusters without endpoints share their `first` with the next one: take the last match.
+        let c = self.first.partition_point(|&f| f <= ep).checked_sub(1)?;
+        Some((c, ep - self.first[c]))
+    }
+}
+
+fn proxy(config: &GatewayConfig) -> Option<&Arc<Upstreams>> {
+    match &config.service {
+        Service::Proxy(up) => Some(up),
+        _ => None,
+    }
+}
+
+impl Shared {
+    /// Routes a request and picks its endpoint (a pool index): the route table, then the matched
+    /// cluster's balancer. Also returns the `Set-Cookie` value a cookie-hash policy wants on the
+    /// response. `Err` is the local answer.
+    pub(super) fn choose(
+        &mut self,
+        fields: &FieldList,
+        listener: usize,
+        peer: SocketAddr,
+    ) -> Result<(usize, Option<Vec<u8>>), Reason> {
+        let config = self.config.clone();
+        let up = proxy(&config).ok_or(Reason::Unavailable)?;
+        let authority = fields
+            .authority()
+            .or_else(|| fields.get(b"host"))
+            .unwrap_or_default();
+        let mut req = Request::new(
+            authority,
+            fields.path().unwrap_or_default(),
+            fields.method().unwrap_or_default(),
+            fields,
+        )
+        .with_source(peer);
+        req.port = up.port(listener);
+        let pool = &mut self.upstream;
+        let m = up
+            .table
+            .route(&req, pool.rng.next_u64())
+            .map_err(|nr| match nr {
+                NoRoute::NoListener | NoRoute::NoMatch { .. } => Reason::NoRoute,
+                NoRoute::NoBackend { .. } => Reason::NoBackend,
+            })?;
+        let c = m.cluster.0 as usize;
+        let (Some(cluster), Some(&first)) = (up.clusters.get(c), pool.first.get(c)) else {
+            return Err(Reason::NoBackend);
+        };
+        if matches!(cluster.balance.policy(), PolicySpec::LeastRequest) {
+            // An endpoint's in-flight count is the streams open on its connections.
+            for i in 0..cluster.endpoints.len() {
+                let n: usize = pool.conns[first + i]
+                    .iter()
+                    .filter_map(|&t| match self.conns.get(t) {
+                        Some(Some(Conn {
+                            kind: Kind::Upstream(side),
+                            ..
+                        })) => Some(side.streams.len()),
+                        _ => None,
+                    })
+                    .sum();
+                pool.balancers[c].set_in_flight(i, u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+        let picked = pool.balancers[c]
+            .pick(&req)
+            .ok_or(Reason::NoHealthyUpstream)?;
+        let cookie = picked.set_cookie.map(|sc| {
+            let mut v = Vec::new();
+            sc.write_header_value(&mut v);
+            v
+        });
+        Ok((first + picked.endpoint, cookie))
+    }
+
+    /// An answered connection to endpoint `ep` with room for another stream. `None` means wait:
+    /// a connection to it is being opened (one is started here if none is, up to the cluster's
+    /// per-endpoint bound), or all are full.
+    pub(super) fn connection_for(&mut self, ep: usize) -> Option<Token> {
+        let mut opening = false;
+        for &t in self.upstream.conns.get(ep)? {
+            let Some(Some(c)) = self.conns.get(t) else {
+                continue;
+            };
+            let retired = matches!(&c.kind, Kind::Upstream(s) if s.retired);
+            if c.closing || retired {
+                continue;
+            }
+            if !c.h2.settings_acked() {
+                opening = true;
+            } else if c.h2.can_open_stream() {
+                return Some(t);
+            }
+        }
+        if !opening {
+            let config = self.config.clone();
+            let (c, i) = self.upstream.locate(ep)?;
+            let cluster = proxy(&config)?.clusters.get(c)?;
+            if self.upstream.conns[ep].len() < cluster.max_connections {
+                let deadline = self.now + cluster.connect_timeout;
+                self.open_upstream(ep, cluster.endpoints.get(i)?, deadline);
+            }
+        }
+        None
+    }
+
+    fn open_upstream(&mut self, ep: usize, endpoint: &Endpoint, deadline: Instant) {
+        let tls = match &endpoint.tls {
+            Some((config, name)) => match ClientSession::client(config.clone(), name.clone()) {
+                Ok(s) => Tls::Client(s),
+                Err(_) => return self.endpoint_failed(ep),
+            },
+            None => Tls::None,
+        };
+        let h2 = Connection::new(Role::Client, &self.config.client_h2, self.now);
+        let token = self.insert(Conn::upstream(h2, tls, ep));
+        self.upstream.conns[ep].push(token);
+        self.upstream.connecting.push((token, deadline));
+        self.io.push(IoRequest::Connect(token, endpoint.addr));
+    }
+
+    /// Upstream connection `token` to endpoint `ep` is gone; `failed` when it never answered.
+    pub(super) fn leave_pool(&mut self, token: Token, ep: usize, failed: bool) {
+        if let Some(list) = self.upstream.conns.get_mut(ep) {
+            list.retain(|&t| t != token);
+        }
+        if failed {
+            self.endpoint_failed(ep);
+        }
+    }
+
+    /// A connection to `ep` failed before answering: the endpoint leaves its balancer for a while
+    /// and the streams waiting for it are balanced again.
+    fn endpoint_failed(&mut self, ep: usize) {
+        let pool = &mut self.upstream;
+        let Some(h) = pool.health.get_mut(ep) else {
+            return;
+        };
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << h.failures.min(16))
+            .min(MAX_BACKOFF);
+        h.failures = h.failures.saturating_add(1);
+        h.retry_at = Some(self.now + backoff);
+        if !pool.down.contains(&ep) {
+            pool.down.push(ep);
+        }
+        if let Some((c, i)) = pool.locate(ep) {
+            pool.balancers[c].set_healthy(i, false);
+        }
+        // Each endpoint tried gets the stream the full connect timeout.
+        let mut i = 0;
+        while let Some(&(client, stream_id, at, _)) = self.waiting.get(i) {
+            if at != ep {
+                i += 1;
+                continue;
+            }
+            match bridge::rebalance_waiting(self, client, stream_id) {
+                Some(to) => {
+                    self.waiting[i] = (client, stream_id, to, self.now);
+                    i += 1;
+                }
+                None => {
+                    self.waiting.remove(i);
+                }
+            }
+        }
+    }
+
+    /// Whether a stream that has waited for endpoint `ep` since `since` waited too long: longer
+    /// than its cluster's connect timeout.
+    pub(super) fn waited_too_long(&self, ep: usize, since: Instant) -> bool {
+        let timeout = self
+            .upstream
+            .locate(ep)
+            .and_then(|(c, _)| proxy(&self.config)?.clusters.get(c))
+            .map_or(Duration::ZERO, |cl| cl.connect_timeout);
+        since + timeout <= self.now
+    }
+
+    /// Per loop turn: connections that answered mark their endpoint working; those past their
+    /// connect deadline are closed (and count as failures); endpoints whose backoff is over go back
+    /// into their balancers.
+    pub(super) fn check_upstreams(&mut self) {
+        let now = self.now;
+        let mut expired = Vec::new();
+        let mut answered = Vec::new();
+        self.upstream.connecting.retain(|&(t, deadline)| {
+            let conn = match self.conns.get(t) {
+                Some(Some(c)) => c,
+                _ => return false,
+            };
+            let Kind::Upstream(side) = &conn.kind else {
+                return false;
+            };
+            if conn.h2.settings_acked() {
+                answered.push(side.endpoint);
+                return false;
+            }
+            if deadline <= now {
+                expired.push(t);
+                return false;
+            }
+            true
+        });
+        for ep in answered {
+            if let Some(h) = self.upstream.health.get_mut(ep) {
+                *h = Health::default();
+            }
+        }
+        for t in expired {
+            if let Some(c) = self.take(t) {
+                self.retire(t, c);
+            }
+        }
+        if self.upstream.down.is_empty() {
+            return;
+        }
+        let config = self.config.clone();
+        let pool = &mut self.upstream;
+        let mut down = std::mem::take(&mut pool.down);
+        down.retain(|&ep| {
+            let Some(h) = pool.health.get_mut(ep) else {
+                return false;
+            };
+            if h.retry_at.is_some_and(|at| at > now) {
+                return true;
+            }
+            h.retry_at = None;
+            if let Some((c, i)) = pool.locate(ep) {
+                let unready = proxy(&config)
+                    .and_then(|up| up.clusters.get(c))
+                    .is_some_and(|cl| cl.unready.contains(&i));
+                pool.balancers[c].set_healthy(i, !unready);
+            }
+            false
+        });
+        pool.down = down;
+    }
+
+    /// Takes up a reloaded configuration. Listeners stay (their TLS settings apply to new
+    /// connections); every stream in flight finishes where it is. Balancers of clusters that keep
+    /// their name carry over their state; connections (and connect health) of endpoints that remain
+    /// (same cluster name, same address) stay; connections to endpoints that left get a GOAWAY,
+    /// take no new stream, and close once their last stream ends. Streams waiting for an endpoint
+    /// that left are answered 503 / gRPC 14.
+    pub(super) fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
+        let (Some(old), Some(new)) = (proxy(&self.config).cloned(), proxy(&config).cloned()) else {
+            self.upstream = Pool::new(&config, self.upstream.seed);
+            self.config = config;
+            return;
+        };
+        let seed = self.upstream.seed;
+        let mut next = Pool {
+            rng: self.upstream.rng.clone(),
+            ..Pool::empty(seed)
+        };
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        for (c, cluster) in new.clusters.iter().enumerate() {
+            let name = cluster.balance.name();
+            for (i, e) in cluster.balance.endpoints().iter().enumerate() {
+                index.insert((name, e.id.as_str()), next.conns.len() + i);
+            }
+            let before = old
+                .clusters
+                .iter()
+                .position(|o| o.balance.name() == name)
+                .and_then(|o| self.upstream.balancers.get(o));
+            let mut b = match before {
+                Some(b) => b.carry_over(cluster.balance.clone()),
+                None => Balancer::new(cluster.balance.clone(), seed ^ c as u64),
+            };
+            for &e in &cluster.unready {
+                b.set_healthy(e, false);
+            }
+            next.add_cluster(b, cluster.endpoints.len());
+        }
+        // Old pool index -> new pool index.
+        let moved: Vec<Option<usize>> = old
+            .clusters
+            .iter()
+            .flat_map(|cl| {
+                let name = cl.balance.name();
+                let index = &index;
+                cl.balance
+                    .endpoints()
+                    .iter()
+                    .map(move |e| index.get(&(name, e.id.as_str())).copied())
+            })
+            .collect();
+        let old_pool = std::mem::replace(&mut self.upstream, next);
+        for (ep, tokens) in old_pool.conns.into_iter().enumerate() {
+            let to = moved.get(ep).copied().flatten();
+            if let (Some(n), Some(h)) = (to, old_pool.health.get(ep)) {
+                self.upstream.health[n] = *h;
+                if h.retry_at.is_some() {
+                    self.upstream.down.push(n);
+                    if let Some((c, i)) = self.upstream.locate(n) {
+                        self.upstream.balancers[c].set_healthy(i, false);
+                    }
+                }
+            }
+            for t in tokens {
+                let Some(Some(conn)) = self.conns.get_mut(t) else {
+                    continue;
+                };
+                let Kind::Upstream(side) = &mut conn.kind else {
+                    continue;
+                };
+                match to {
+                    Some(n) => {
+                        side.endpoint = n;
+                        self.upstream.conns[n].push(t);
+                    }
+                    None => {
+                        side.retired = true;
+                        conn.h2.go_away(ErrorCode::NO_ERROR, b"endpoint removed");
+                        self.dirty.push(t);
+                    }
+                }
+            }
+        }
+        self.upstream.connecting = old_pool.connecting;
+        self.config = config;
+        let waiting = std::mem::take(&mut self.waiting);
+        for (client, stream_id, ep, since) in waiting {
+            match moved.get(ep).copied().flatten() {
+                Some(n) => self.waiting.push_back((client, stream_id, n, since)),
+                None => bridge::fail_waiting(self, client, stream_id, Reason::Unavailable),
+            }
+        }
+    }
+}

@@ -41,6 +41,23 @@ impl Pending {
 
 /// Streams waiting for room on an upstream connection, per worker.
 pub(super) const MAX_WAITING: usize = 4096;
+/// Request body bytes kept per stream so that a stream the upstream did not process (REFUSED_STREAM,
+/// or above the last stream id of its GOAWAY) can be sent again elsewhere; a longer request is not
+/// replayed.
+const REPLAY_LIMIT: usize = 16 * 1024;
+/// Spare replay buffers a worker keeps.
+const SPARES: usize = 1024;
+/// Times one request is sent upstream at most.
+const MAX_ATTEMPTS: u8 = 3;
+
+/// What it takes to send a request again until its response starts: the forwarded head and every
+/// body byte the client sent.
+struct Replay {
+    head: FieldList,
+    body: Vec<u8>,
+    /// The client ended the request.
+    end: bool,
+}
 
 /// A client stream's link to its upstream stream.
 struct Link {
@@ -53,6 +70,28 @@ struct Link {
     queued: Option<FieldList>,
     /// A `Set-Cookie` value to add to the response (cookie-hash balancing, cookie missing).
     set_cookie: Option<Vec<u8>>,
+    /// Until the response starts, while the request fits [`REPLAY_LIMIT`] and has no trailers.
+    replay: Option<Replay>,
+    /// Upstream streams this request was sent on so far.
+    attempts: u8,
+    /// Bytes at the front of `pending.data` whose flow-control credit the client already got back
+    /// (a replayed body).
+    credited: usize,
+}
+
+impl Link {
+    /// Keeps `data` (arriving from the client) for a replay, or gives up replaying when the
+    /// request gets too long.
+    fn keep(&mut self, data: &[u8], end: bool) {
+        if let Some(r) = &mut self.replay {
+            if r.body.len() + data.len() > REPLAY_LIMIT {
+                self.replay = None;
+            } else {
+                r.body.extend_from_slice(data);
+                r.end |= end;
+            }
+        }
+    }
 }
 
 /// The upstream stream's link back to its client stream.
@@ -299,6 +338,7 @@ fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) 
         link.pending.end = false;
     }
     let opened = open_upstream(shared, up, client, stream_id, grpc, head.iter(), end);
+    let mut head = Some(head);
     let Some((client_h2, side)) = shared
         .conns
         .get_mut(client)
@@ -311,6 +351,16 @@ fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) 
         Some(up_stream) => {
             if let Some(link) = side.streams.get_mut(&stream_id) {
                 link.up = Some((up, up_stream));
+                if let Some(head) = head.take() {
+                    // The body waiting in `pending` is all the request has sent so far.
+                    link.replay = (link.pending.data.len() <= REPLAY_LIMIT
+                        && link.pending.trailers.is_none())
+                    .then(|| Replay {
+                        head,
+                        body: link.pending.data.clone(),
+                        end: link.pending.end || end,
+                    });
+                }
             }
             // The body that waited with it follows, as far as the upstream's windows allow now
             // (the rest when they grow).
@@ -380,8 +430,12 @@ impl Handler for ClientHandler<'_> {
             extra[2].1 = &side.request_id;
             n_extra = 3;
         }
-        let forwarded =
-            headers::forward_request(fields.iter()).chain(extra[..n_extra].iter().copied());
+        let mut head = self.shared.spare_heads.pop().unwrap_or_default();
+        for (name, value) in
+            headers::forward_request(fields.iter()).chain(extra[..n_extra].iter().copied())
+        {
+            head.push(name, value);
+        }
         let (ep, set_cookie) = match self.shared.choose(fields, side.listener, side.peer) {
             Ok(chosen) => chosen,
             Err(reason) => {
@@ -395,6 +449,9 @@ impl Handler for ClientHandler<'_> {
             pending: Pending::default(),
             queued: None,
             set_cookie,
+            replay: None,
+            attempts: 1,
+            credited: 0,
         };
         match self.shared.connection_for(ep) {
             Some(up) => match open_upstream(
@@ -403,10 +460,17 @@ impl Handler for ClientHandler<'_> {
                 self.token,
                 stream_id,
                 grpc,
-                forwarded,
+                head.iter(),
                 end_stream,
             ) {
-                Some(up_stream) => link.up = Some((up, up_stream)),
+                Some(up_stream) => {
+                    link.up = Some((up, up_stream));
+                    link.replay = Some(Replay {
+                        head,
+                        body: self.shared.spare_bodies.pop().unwrap_or_default(),
+                        end: end_stream,
+                    });
+                }
                 None => {
                     side.local.answer(stream_id, grpc, Reason::Unavailable);
                     return;
@@ -414,10 +478,6 @@ impl Handler for ClientHandler<'_> {
             },
             // Every connection is full: wait for room, in arrival order, up to a bound.
             None if self.shared.waiting.len() < MAX_WAITING => {
-                let mut head = FieldList::new();
-                for (name, value) in forwarded {
-                    head.push(name, value);
-                }
                 link.queued = Some(head);
                 link.pending.end = end_stream;
                 let now = self.shared.now;
@@ -437,6 +497,7 @@ impl Handler for ClientHandler<'_> {
         let Some(link) = self.side.streams.get_mut(&stream_id) else {
             return;
         };
+        link.replay = None;
         let Some((up, up_stream)) = link.up.filter(|_| link.pending.is_empty()) else {
             link.pending.trailers = Some(fields.clone());
             return;
@@ -453,6 +514,9 @@ impl Handler for ClientHandler<'_> {
             self.side.local.on_data(stream_id, data, end_stream);
             return;
         };
+        if link.up.is_some() {
+            link.keep(data, end_stream);
+        }
         let Some((up, up_stream)) = link.up.filter(|_| link.pending.is_empty()) else {
             link.pending.data.extend_from_slice(data);
             link.pending.end |= end_stream;
@@ -588,7 +652,9 @@ fn move_request(
         let taken = upstream
             .send_data(up_stream, &p.data, end_with_data)
             .unwrap_or(p.data.len());
-        client.release_capacity(client_stream, taken);
+        let credited = taken.min(link.credited);
+        link.credited -= credited;
+        client.release_capacity(client_stream, taken - credited);
         p.data.drain(..taken);
         if !p.data.is_empty() {
             return false;
@@ -643,9 +709,10 @@ impl Handler for UpstreamHandler<'_> {
         let Some((back, h2, side)) = self.client(stream_id) else {
             return;
         };
-        let cookie = match side.streams.get_mut(&back.client_stream) {
-            Some(link) if !interim => link.set_cookie.take(),
-            _ => None,
+        let (cookie, done) = match side.streams.get_mut(&back.client_stream) {
+            // The upstream processes the request: no replay any more.
+            Some(link) if !interim => (link.set_cookie.take(), link.replay.take()),
+            _ => (None, None),
         };
         let set_cookie = cookie.as_deref().map(|v| (&b"set-cookie"[..], v));
         let _ = h2.send_headers(
@@ -656,6 +723,9 @@ impl Handler for UpstreamHandler<'_> {
         back.responded |= !interim;
         let client = back.client;
         self.shared.dirty.push(client);
+        if let Some(r) = done {
+            self.shared.recycle(r);
+        }
         if end_stream {
             self.finish(stream_id);
         }
@@ -704,7 +774,9 @@ impl Handler for UpstreamHandler<'_> {
         let Some(back) = self.side.streams.remove(&stream_id) else {
             return;
         };
-        settle_client(&back, code, self.shared);
+        if code != ErrorCode::REFUSED_STREAM || !replay(&back, self.shared) {
+            settle_client(&back, code, self.shared);
+        }
     }
 
     fn on_goaway(&mut self, last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {
@@ -718,7 +790,9 @@ impl Handler for UpstreamHandler<'_> {
             .collect();
         for id in unprocessed {
             if let Some(back) = self.side.streams.remove(&id) {
-                settle_client(&back, ErrorCode::REFUSED_STREAM, self.shared);
+                if !replay(&back, self.shared) {
+                    settle_client(&back, ErrorCode::REFUSED_STREAM, self.shared);
+                }
             }
         }
     }
@@ -726,6 +800,80 @@ impl Handler for UpstreamHandler<'_> {
     fn on_window_update(&mut self, stream_id: u32) {
         self.side.drain.push(stream_id);
     }
+}
+
+impl Shared {
+    /// Keeps a finished replay's buffers for the next streams (up to a bound), so that a warm
+    /// worker allocates nothing per stream for them.
+    fn recycle(&mut self, r: Replay) {
+        let Replay {
+            mut head, mut body, ..
+        } = r;
+        if self.spare_heads.len() < SPARES {
+            head.clear();
+            self.spare_heads.push(head);
+        }
+        if self.spare_bodies.len() < SPARES && body.capacity() <= 2 * REPLAY_LIMIT {
+            body.clear();
+            self.spare_bodies.push(body);
+        }
+    }
+}
+
+/// The upstream did not process `back`'s request (RFC 9113 §8.7): send it again, balanced anew, as a
+/// waiting stream. False when it cannot be (the response started, the request was too long or had
+/// trailers, it was tried [`MAX_ATTEMPTS`] times, the waiting queue is full).
+fn replay(back: &Back, shared: &mut Shared) -> bool {
+    if back.responded || shared.waiting.len() >= MAX_WAITING {
+        return false;
+    }
+    let Some((_, side)) = shared
+        .conns
+        .get_mut(back.client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return false;
+    };
+    let (listener, peer) = (side.listener, side.peer);
+    let Some(link) = side.streams.get_mut(&back.client_stream) else {
+        return false;
+    };
+    if link.attempts >= MAX_ATTEMPTS {
+        return false;
+    }
+    let Some(r) = link.replay.take() else {
+        return false;
+    };
+    // Everything the client sent goes again; of it, what already left `pending` was credited back.
+    link.credited = (r.body.len() + link.credited).saturating_sub(link.pending.data.len());
+    link.pending.data = r.body;
+    link.pending.end = r.end;
+    link.up = None;
+    link.attempts += 1;
+    let chosen = shared.choose(&r.head, listener, peer);
+    let Some((_, side)) = shared
+        .conns
+        .get_mut(back.client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return false;
+    };
+    let Some(link) = side.streams.get_mut(&back.client_stream) else {
+        return false;
+    };
+    link.queued = Some(r.head);
+    match chosen {
+        Ok((ep, _)) => {
+            let now = shared.now;
+            shared
+                .waiting
+                .push_back((back.client, back.client_stream, ep, now));
+        }
+        Err(reason) => fail_waiting(shared, back.client, back.client_stream, reason),
+    }
+    true
 }
 
 /// The upstream side of a stream failed: the client gets a local answer if its response has not

@@ -19,6 +19,7 @@ use super::local::{LocalReplies, Reason};
 use super::pool::Pool;
 use super::upstreams::Upstreams;
 use crate::h2::conn::{self, Connection, Role};
+use crate::h2::fields::FieldList;
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
 
 /// A connection's handle: its index in the worker's table.
@@ -158,6 +159,9 @@ pub(super) struct Shared {
     pub(super) now: Instant,
     /// Per-worker counter for `x-request-id`.
     pub(super) request_ids: u64,
+    /// Emptied request heads and bodies kept for reuse (see `bridge::Replay`).
+    pub(super) spare_heads: Vec<FieldList>,
+    pub(super) spare_bodies: Vec<Vec<u8>>,
     /// Client streams waiting for room on a connection to their endpoint (pool index), oldest
     /// first, with when they started waiting.
     pub(super) waiting: VecDeque<(Token, u32, usize, Instant)>,
@@ -186,6 +190,8 @@ impl Gateway {
                 now,
                 request_ids: 0,
                 waiting: VecDeque::new(),
+                spare_heads: Vec::new(),
+                spare_bodies: Vec::new(),
             },
             timers: BinaryHeap::new(),
             backlog: Vec::new(),

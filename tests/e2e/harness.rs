@@ -273,8 +273,14 @@ impl Bed {
         load_balancer: &str,
         backends: &[SocketAddr],
     ) -> Gateway {
+        self.start_gateway_yaml(|port| self.config_yaml(port, load_balancer, backends))
+    }
+
+    /// Starts a gateway from the YAML `config` gives for a reserved loopback port, loaded and
+    /// planned as `h2edge run` does. Its one listener is h2c, in both `tls` and `h2c`.
+    pub fn start_gateway_yaml(&self, config: impl FnOnce(u16) -> String) -> Gateway {
         let (hold, addr) = reserve();
-        let yaml = self.config_yaml(addr.port(), load_balancer, backends);
+        let yaml = config(addr.port());
         let config = match h2edge::config::load_str("e2e-config.yaml", &yaml) {
             Ok(c) => c,
             Err(problems) => {

@@ -15,4 +15,5 @@ mod harness;
 mod interop;
 mod io_backends;
 mod proto;
+mod replay;
 mod spread;

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use super::gateway::{App, Conn, Kind, Shared, Token};
 use super::headers;
@@ -145,6 +146,9 @@ pub(super) struct UpstreamSide {
     pub(super) endpoint: usize,
     /// Its endpoint left the configuration: no new streams; closes once the last one ends.
     pub(super) retired: bool,
+    /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
+    pub(super) last_rx: Instant,
+    pub(super) ping_sent: Option<Instant>,
     pub(super) streams: HashMap<u32, Back>,
     /// Upstream window to give back once the connection is free: (stream, bytes).
     released: Vec<(u32, usize)>,
@@ -153,10 +157,12 @@ pub(super) struct UpstreamSide {
 }
 
 impl UpstreamSide {
-    pub(super) fn new(endpoint: usize) -> Self {
+    pub(super) fn new(endpoint: usize, now: Instant) -> Self {
         UpstreamSide {
             endpoint,
             retired: false,
+            last_rx: now,
+            ping_sent: None,
             streams: HashMap::new(),
             released: Vec::new(),
             drain: Vec::new(),
@@ -799,6 +805,10 @@ impl Handler for UpstreamHandler<'_> {
 
     fn on_window_update(&mut self, stream_id: u32) {
         self.side.drain.push(stream_id);
+    }
+
+    fn on_ping_ack(&mut self, _payload: [u8; 8]) {
+        self.side.ping_sent = None;
     }
 }
 

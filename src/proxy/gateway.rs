@@ -135,13 +135,13 @@ pub(super) struct Conn {
 
 impl Conn {
     /// A new upstream connection to pool endpoint `ep`.
-    pub(super) fn upstream(h2: Connection, tls: Tls, ep: usize) -> Conn {
+    pub(super) fn upstream(h2: Connection, tls: Tls, ep: usize, now: Instant) -> Conn {
         Conn {
             h2,
             tls,
             rx: Vec::new(),
             closing: false,
-            kind: Kind::Upstream(UpstreamSide::new(ep)),
+            kind: Kind::Upstream(UpstreamSide::new(ep, now)),
         }
     }
 }
@@ -260,6 +260,9 @@ impl Gateway {
         let Conn {
             h2, tls, rx, kind, ..
         } = c;
+        if let Kind::Upstream(side) = kind {
+            side.last_rx = shared.now;
+        }
         let mut not_h2 = false;
         let result = tls.receive(data, &mut |plain| {
             if let Kind::Client {

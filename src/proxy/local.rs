@@ -23,7 +23,8 @@ pub enum Reason {
     NoHealthyUpstream,
     /// No upstream could take the stream (none healthy, all full, connect failed): 503 / gRPC 14.
     Unavailable,
-    /// The upstream reset the stream or dropped its connection before answering: 502 / gRPC 14.
+    /// The upstream reset the stream, or its connection was lost (closed, or dead to PINGs), before
+    /// it answered: 502 / gRPC 14.
     UpstreamFailed,
 }
 
@@ -45,7 +46,7 @@ impl Reason {
             Reason::Unavailable => (b"14", b"no upstream available"),
             Reason::NoBackend => (b"14", b"no backend for this route"),
             Reason::NoHealthyUpstream => (b"14", b"no healthy upstream"),
-            Reason::UpstreamFailed => (b"14", b"upstream reset the stream"),
+            Reason::UpstreamFailed => (b"14", b"upstream failed before answering"),
         }
     }
 

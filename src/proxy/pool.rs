@@ -27,6 +27,8 @@ use crate::route::{NoRoute, Request};
 use crate::tls::session::ClientSession;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How often upstream connections are looked at for keepalive.
+const KEEPALIVE_SCAN: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Connect health of one endpoint.
@@ -49,6 +51,8 @@ pub(super) struct Pool {
     connecting: Vec<(Token, Instant)>,
     /// Endpoints in backoff (pool indices).
     down: Vec<usize>,
+    /// When upstream connections are next looked at for keepalive.
+    next_keepalive: Option<Instant>,
     /// Random bits for the routes' weighted backend split.
     rng: Rng,
     seed: u64,
@@ -63,6 +67,7 @@ impl Pool {
             balancers: Vec::new(),
             connecting: Vec::new(),
             down: Vec::new(),
+            next_keepalive: None,
             rng: Rng::new(seed),
             seed,
         }
@@ -208,7 +213,7 @@ impl Shared {
             None => Tls::None,
         };
         let h2 = Connection::new(Role::Client, &self.config.client_h2, self.now);
-        let token = self.insert(Conn::upstream(h2, tls, ep));
+        let token = self.insert(Conn::upstream(h2, tls, ep, self.now));
         self.upstream.conns[ep].push(token);
         self.upstream.connecting.push((token, deadline));
         self.io.push(IoRequest::Connect(token, endpoint.addr));
@@ -307,6 +312,10 @@ impl Shared {
                 self.retire(t, c);
             }
         }
+        if self.upstream.next_keepalive.is_none_or(|at| at <= now) {
+            self.upstream.next_keepalive = Some(now + KEEPALIVE_SCAN);
+            self.keepalive();
+        }
         if self.upstream.down.is_empty() {
             return;
         }
@@ -330,6 +339,55 @@ impl Shared {
             false
         });
         pool.down = down;
+    }
+
+    /// PING keepalive: an answered connection quiet for its cluster's interval gets a PING; one
+    /// whose PING stays unanswered for the timeout is dead and closed (its streams get 502 / gRPC
+    /// 14, or a reset once their response started) rather than left hanging.
+    fn keepalive(&mut self) {
+        let config = self.config.clone();
+        let Some(up) = proxy(&config) else {
+            return;
+        };
+        let now = self.now;
+        let mut dead = Vec::new();
+        for (c, cluster) in up.clusters.iter().enumerate() {
+            let (interval, timeout) = cluster.keepalive;
+            let first = self.upstream.first[c];
+            for ep in first..first + cluster.endpoints.len() {
+                for &t in &self.upstream.conns[ep] {
+                    let Some(Some(conn)) = self.conns.get_mut(t) else {
+                        continue;
+                    };
+                    let Conn {
+                        h2,
+                        kind: Kind::Upstream(side),
+                        ..
+                    } = conn
+                    else {
+                        continue;
+                    };
+                    if !h2.settings_acked() {
+                        continue;
+                    }
+                    match side.ping_sent {
+                        Some(sent) if sent + timeout <= now => dead.push(t),
+                        Some(_) => {}
+                        None if side.last_rx + interval <= now => {
+                            h2.send_ping(*b"h2edgeka");
+                            side.ping_sent = Some(now);
+                            self.dirty.push(t);
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        for t in dead {
+            if let Some(c) = self.take(t) {
+                self.retire(t, c);
+            }
+        }
     }
 
     /// Takes up a reloaded configuration. Listeners stay (their TLS settings apply to new

@@ -15,6 +15,11 @@ use crate::route::{
     RouteTable, TableSpec,
 };
 
+/// PING keepalive where the configuration sets none: a quiet connection is checked every 30 s and
+/// given 10 s to answer.
+pub const DEFAULT_KEEPALIVE: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(10));
+
 /// The routing and the clusters of one configuration.
 pub struct Upstreams {
     pub table: RouteTable,
@@ -36,6 +41,9 @@ pub struct UpstreamCluster {
     /// How long a connection may take to answer (TCP, TLS and the HTTP/2 SETTINGS exchange), and
     /// how long a stream may wait for a connection with room.
     pub connect_timeout: Duration,
+    /// HTTP/2 PING keepalive `(interval, timeout)`: a connection quiet for `interval` gets a PING;
+    /// one unanswered for `timeout` is closed.
+    pub keepalive: (Duration, Duration),
 }
 
 impl Upstreams {
@@ -72,6 +80,7 @@ impl Upstreams {
                 unready: Vec::new(),
                 max_connections,
                 connect_timeout: Duration::from_secs(10),
+                keepalive: DEFAULT_KEEPALIVE,
             }],
             listener_ports: Vec::new(),
         })

@@ -24,7 +24,7 @@ use crate::config::model::{
 };
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
-use crate::proxy::upstreams::{UpstreamCluster, Upstreams};
+use crate::proxy::upstreams::{DEFAULT_KEEPALIVE, UpstreamCluster, Upstreams};
 use crate::route::RouteTable;
 use crate::tls::client::{self, Identity};
 use crate::tls::server::{ServerCert, server_config_auth};
@@ -206,6 +206,9 @@ fn upstream_cluster(
         unready,
         max_connections,
         connect_timeout: pool.connect_timeout,
+        keepalive: pool
+            .http2_keepalive
+            .map_or(DEFAULT_KEEPALIVE, |k| (k.interval, k.timeout)),
     })
 }
 

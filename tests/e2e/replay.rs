@@ -152,3 +152,59 @@ fn refused_streams_are_replayed_with_their_body() {
         gateway.stop();
     });
 }
+
+/// An upstream that answers the HTTP/2 handshake, takes one request, and then goes silent (it no
+/// longer reads its socket, so PINGs go unanswered). Returns its address.
+async fn silent_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                let held = conn.accept().await;
+                // Hold the connection and the request, answering nothing from now on.
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                drop((held, conn));
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn dead_upstream_connection_is_found_by_ping_and_the_call_fails_fast() {
+    run(|bed| async move {
+        let upstream = silent_upstream().await;
+        let gateway = bed.start_gateway_yaml(|port| {
+            h2c_config(port, upstream)
+                + r#"---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: up, namespace: replay}
+spec:
+  host: up.replay.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      http:
+        http2KeepAlive: {interval: 200ms, timeout: 300ms}
+"#
+        });
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gateway.h2c))
+            .expect("gateway URI")
+            .connect()
+            .await
+            .expect("connect over h2c");
+        let mut client = TestClient::new(channel);
+        let since = std::time::Instant::now();
+        let status = within(STEP, "EmptyCall", client.empty_call(Request::new(Empty {})))
+            .await
+            .expect_err("the upstream never answers");
+        println!("silent upstream: {status:?} after {:?}", since.elapsed());
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(since.elapsed() < std::time::Duration::from_secs(3));
+        gateway.stop();
+    });
+}

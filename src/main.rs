@@ -5,10 +5,34 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use cli::Usage;
 use h2edge::demo;
 use h2edge::runtime::BackendKind;
 
-const USAGE: &str = "usage: h2edge demo [--listen ADDR] [--h2c-listen ADDR] [--workers N]
+mod cli;
+
+const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N]
+       h2edge check CONFIG...
+       h2edge route CONFIG... --authority HOST --path PATH [--method M] [-H NAME:VALUE]...
+                    [--grpc] [--port N] [--source IP]
+       h2edge demo [--listen ADDR] [--h2c-listen ADDR] [--workers N]
+
+  CONFIG  Gateway API / Istio YAML files, or directories of *.yaml / *.yml (docs/config.md).
+
+  run     serve CONFIG: one listener per Gateway listener port on --bind (default 0.0.0.0),
+          --workers worker threads (default one per allowed CPU). SIGHUP or a changed file
+          reloads CONFIG; a CONFIG with problems is reported and the running one stays.
+          Ctrl-C (SIGINT) or SIGTERM stops it.
+
+  check   validate CONFIG: print a summary and exit 0, or print every problem as
+          file:line: Kind/name: field: reason and exit 1.
+
+  route   show which listener, rule, cluster and endpoint a request would get, and why, without
+          sending it. --method defaults to POST for gRPC (content-type application/grpc), else
+          GET; --grpc is -H content-type:application/grpc; --port is the port the request
+          arrives on (default: any listener); --source is the client IP (useSourceIp). Exit 0
+          when a backend is chosen, 1 when the gateway would answer locally (no route or no
+          backend), 2 when CONFIG has problems.
 
   demo    run the gateway in front of three embedded gRPC echo backends (mutual TLS), with a
           throwaway PKI: a TLS listener (--listen, default 127.0.0.1:8443, ALPN h2) and a
@@ -18,23 +42,32 @@ const USAGE: &str = "usage: h2edge demo [--listen ADDR] [--h2c-listen ADDR] [--w
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("demo") => match run_demo(&args[1..]) {
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    let outcome = match command {
+        "check" => cli::check::run(rest),
+        "route" => cli::route::run(rest),
+        "run" => cli::run::run(rest),
+        "demo" => Ok(match run_demo(rest) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("h2edge: {e}");
                 ExitCode::FAILURE
             }
-        },
-        Some("-h" | "--help" | "help") => {
+        }),
+        "-h" | "--help" | "help" => {
             println!("{USAGE}");
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+        "" => Err(Usage("no command given".into())),
+        other => Err(Usage(format!("unknown command {other}"))),
+    };
+    outcome.unwrap_or_else(|Usage(msg)| {
+        eprintln!("h2edge: {msg}\n\n{USAGE}");
+        ExitCode::from(2)
+    })
 }
 
 fn run_demo(args: &[String]) -> Result<(), String> {
@@ -93,12 +126,7 @@ fn run_demo(args: &[String]) -> Result<(), String> {
         tls.port()
     );
     println!(
-        "  grpcurl -cacert {ca} -d '{{}}' -proto <your.proto> localhost:{} pkg.Svc/Method",
-        tls.port()
-    );
-    println!(
-        "  cargo run --release --example grpc_client -- https://localhost:{} {ca}",
-        tls.port()
+        "  curl --http2-prior-knowledge -H 'content-type: application/grpc' --data-binary @/dev/null \\\n       -D - http://{h2c}/pkg.Svc/Method   (any gRPC client works: the backends echo)"
     );
     println!("Ctrl-C stops it.");
     running.wait().map_err(|e| e.to_string())?;

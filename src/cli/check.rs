@@ -1,0 +1,26 @@
+//! `h2edge check CONFIG...`: validates a configuration without running it.
+
+use std::process::ExitCode;
+
+use h2edge::config;
+
+use super::{Usage, problems_report};
+
+pub fn run(args: &[String]) -> Result<ExitCode, Usage> {
+    if let Some(flag) = args.iter().find(|a| a.starts_with('-')) {
+        return Err(Usage(format!("check: unknown option {flag}")));
+    }
+    if args.is_empty() {
+        return Err(Usage("check: no CONFIG given".into()));
+    }
+    match config::check(args) {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            eprintln!("{}", problems_report(&problems, args));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -728,9 +728,20 @@ impl Handler for UpstreamHandler<'_> {
         );
         back.responded |= !interim;
         let client = back.client;
+        // The answer, for outlier detection: a gRPC response's status comes with its trailers
+        // (or here, for Trailers-Only).
+        let answer = match (interim, back.grpc, fields.status()) {
+            (true, _, _) => None,
+            (false, true, Some(b"200")) if !end_stream => None,
+            (false, true, Some(b"200")) => Some(grpc_as_http(fields.get(b"grpc-status"))),
+            (false, _, status) => Some(http_status(status)),
+        };
         self.shared.dirty.push(client);
         if let Some(r) = done {
             self.shared.recycle(r);
+        }
+        if let Some(status) = answer {
+            self.shared.record_answer(self.side.endpoint, status);
         }
         if end_stream {
             self.finish(stream_id);
@@ -738,6 +749,10 @@ impl Handler for UpstreamHandler<'_> {
     }
 
     fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
+        if self.side.streams.get(&stream_id).is_some_and(|b| b.grpc) {
+            let status = grpc_as_http(fields.get(b"grpc-status"));
+            self.shared.record_answer(self.side.endpoint, status);
+        }
         let Some((back, h2, _)) = self.client(stream_id) else {
             return;
         };
@@ -780,9 +795,14 @@ impl Handler for UpstreamHandler<'_> {
         let Some(back) = self.side.streams.remove(&stream_id) else {
             return;
         };
-        if code != ErrorCode::REFUSED_STREAM || !replay(&back, self.shared) {
-            settle_client(&back, code, self.shared);
+        if code == ErrorCode::REFUSED_STREAM && replay(&back, self.shared) {
+            return;
         }
+        if !back.responded && code != ErrorCode::CANCEL {
+            // Reset before answering: a gateway error, as Envoy counts it.
+            self.shared.record_answer(self.side.endpoint, 502);
+        }
+        settle_client(&back, code, self.shared);
     }
 
     fn on_goaway(&mut self, last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {
@@ -886,6 +906,32 @@ fn replay(back: &Back, shared: &mut Shared) -> bool {
     true
 }
 
+/// `:status` as a number (a missing or odd one counts as 502: the upstream misbehaved).
+fn http_status(status: Option<&[u8]>) -> u16 {
+    status
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(502)
+}
+
+/// A `grpc-status` as the HTTP status Envoy maps it to for outlier detection (a missing one: 500).
+fn grpc_as_http(status: Option<&[u8]>) -> u16 {
+    match status {
+        Some(b"0") => 200,
+        Some(b"1") => 499,
+        Some(b"3" | b"9" | b"11") => 400,
+        Some(b"4") => 504,
+        Some(b"5") => 404,
+        Some(b"6" | b"10") => 409,
+        Some(b"7") => 403,
+        Some(b"8") => 429,
+        Some(b"12") => 501,
+        Some(b"14") => 503,
+        Some(b"16") => 401,
+        _ => 500,
+    }
+}
+
 /// The upstream side of a stream failed: the client gets a local answer if its response has not
 /// started, a reset otherwise.
 fn settle_client(back: &Back, code: ErrorCode, shared: &mut Shared) {
@@ -967,6 +1013,9 @@ pub(super) fn client_gone(side: ClientSide, shared: &mut Shared) {
 
 /// An upstream connection is gone: every stream on it is settled with its client.
 pub(super) fn upstream_gone(side: UpstreamSide, shared: &mut Shared) {
+    if side.streams.values().any(|b| !b.responded) {
+        shared.record_answer(side.endpoint, 502);
+    }
     for back in side.streams.into_values() {
         settle_client(&back, ErrorCode::INTERNAL_ERROR, shared);
     }

@@ -31,14 +31,30 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const KEEPALIVE_SCAN: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Connect health of one endpoint.
+/// Connect and answer health of one endpoint.
 #[derive(Clone, Copy, Debug, Default)]
 struct Health {
     /// Connect failures since a connection to it last worked.
     failures: u32,
-    /// Out of its balancer until then.
+    /// Out of its balancer until then (connect backoff).
     retry_at: Option<Instant>,
+    /// Consecutive 5xx answers, and of them 502/503/504 (outlier detection).
+    errors_5xx: u32,
+    errors_gateway: u32,
+    /// Ejections in a row, and until when the current one lasts.
+    ejections: u32,
+    ejected_until: Option<Instant>,
 }
+
+impl Health {
+    /// Whether the endpoint is out of its balancer at `now`.
+    fn is_out(&self, now: Instant) -> bool {
+        self.retry_at.is_some_and(|t| t > now) || self.ejected_until.is_some_and(|t| t > now)
+    }
+}
+
+/// The longest ejection, as Envoy's default `max_ejection_time`.
+const MAX_EJECTION: Duration = Duration::from_secs(300);
 
 /// The worker's endpoints, indexed by pool index: endpoint `i` of cluster `c` is `first[c] + i`.
 pub(super) struct Pool {
@@ -277,6 +293,69 @@ impl Shared {
         since + timeout <= self.now
     }
 
+    /// Outlier detection: the endpoint `ep` answered with HTTP `status` (a gRPC status mapped to
+    /// HTTP, an upstream failure as 502). Enough consecutive errors eject it from this worker's
+    /// balancer for the base ejection time × its ejections in a row, unless the cluster already
+    /// has its maximum share ejected. A success resets the counts.
+    pub(super) fn record_answer(&mut self, ep: usize, status: u16) {
+        let now = self.now;
+        let config = self.config.clone();
+        let pool = &mut self.upstream;
+        let Some((c, _)) = pool.locate(ep) else {
+            return;
+        };
+        let Some(o) = proxy(&config)
+            .and_then(|up| up.clusters.get(c))
+            .and_then(|cl| cl.outlier)
+        else {
+            return;
+        };
+        let Some(h) = pool.health.get_mut(ep) else {
+            return;
+        };
+        if status < 500 {
+            h.errors_5xx = 0;
+            h.errors_gateway = 0;
+            if h.ejected_until.is_none() {
+                h.ejections = 0;
+            }
+            return;
+        }
+        h.errors_5xx += 1;
+        if matches!(status, 502..=504) {
+            h.errors_gateway += 1;
+        } else {
+            h.errors_gateway = 0;
+        }
+        let trips = (o.consecutive_5xx > 0 && h.errors_5xx >= o.consecutive_5xx)
+            || (o.consecutive_gateway > 0 && h.errors_gateway >= o.consecutive_gateway);
+        if !trips {
+            return;
+        }
+        let first = pool.first[c];
+        let n = pool.balancers[c].cluster().endpoints().len();
+        let ejected = pool.health[first..first + n]
+            .iter()
+            .filter(|h| h.ejected_until.is_some_and(|t| t > now))
+            .count();
+        if ejected * 100 >= n * o.max_ejection_percent as usize {
+            return;
+        }
+        let h = &mut pool.health[ep];
+        h.errors_5xx = 0;
+        h.errors_gateway = 0;
+        h.ejections = h.ejections.saturating_add(1);
+        let time = o
+            .base_ejection
+            .saturating_mul(h.ejections)
+            .min(MAX_EJECTION);
+        h.ejected_until = Some(now + time);
+        pool.balancers[c].set_healthy(ep - first, false);
+        if !pool.down.contains(&ep) {
+            pool.down.push(ep);
+        }
+    }
+
     /// Per loop turn: connections that answered mark their endpoint working; those past their
     /// connect deadline are closed (and count as failures); endpoints whose backoff is over go back
     /// into their balancers.
@@ -304,7 +383,7 @@ impl Shared {
         });
         for ep in answered {
             if let Some(h) = self.upstream.health.get_mut(ep) {
-                *h = Health::default();
+                h.failures = 0;
             }
         }
         for t in expired {
@@ -326,10 +405,11 @@ impl Shared {
             let Some(h) = pool.health.get_mut(ep) else {
                 return false;
             };
-            if h.retry_at.is_some_and(|at| at > now) {
+            if h.is_out(now) {
                 return true;
             }
             h.retry_at = None;
+            h.ejected_until = None;
             if let Some((c, i)) = pool.locate(ep) {
                 let unready = proxy(&config)
                     .and_then(|up| up.clusters.get(c))
@@ -445,7 +525,7 @@ impl Shared {
             let to = moved.get(ep).copied().flatten();
             if let (Some(n), Some(h)) = (to, old_pool.health.get(ep)) {
                 self.upstream.health[n] = *h;
-                if h.retry_at.is_some() {
+                if h.retry_at.is_some() || h.ejected_until.is_some() {
                     self.upstream.down.push(n);
                     if let Some((c, i)) = self.upstream.locate(n) {
                         self.upstream.balancers[c].set_healthy(i, false);

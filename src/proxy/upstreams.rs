@@ -44,6 +44,21 @@ pub struct UpstreamCluster {
     /// HTTP/2 PING keepalive `(interval, timeout)`: a connection quiet for `interval` gets a PING;
     /// one unanswered for `timeout` is closed.
     pub keepalive: (Duration, Duration),
+    /// Passive health (DestinationRule `outlierDetection`); `None`: never eject.
+    pub outlier: Option<Outlier>,
+}
+
+/// When an endpoint is ejected for the answers it gives, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct Outlier {
+    /// Consecutive 5xx answers (gRPC statuses mapped to HTTP as Envoy does) that eject; 0: off.
+    pub consecutive_5xx: u32,
+    /// Consecutive 502/503/504 answers (and upstream failures) that eject; 0: off.
+    pub consecutive_gateway: u32,
+    /// Ejection time = this × the times the endpoint was ejected in a row (at most 300 s).
+    pub base_ejection: Duration,
+    /// No ejection while this share of the cluster's endpoints (%) is already ejected.
+    pub max_ejection_percent: u32,
 }
 
 impl Upstreams {
@@ -81,6 +96,7 @@ impl Upstreams {
                 max_connections,
                 connect_timeout: Duration::from_secs(10),
                 keepalive: DEFAULT_KEEPALIVE,
+                outlier: None,
             }],
             listener_ports: Vec::new(),
         })

@@ -24,7 +24,7 @@ use crate::config::model::{
 };
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
-use crate::proxy::upstreams::{DEFAULT_KEEPALIVE, UpstreamCluster, Upstreams};
+use crate::proxy::upstreams::{DEFAULT_KEEPALIVE, Outlier, UpstreamCluster, Upstreams};
 use crate::route::RouteTable;
 use crate::tls::client::{self, Identity};
 use crate::tls::server::{ServerCert, server_config_auth};
@@ -209,6 +209,12 @@ fn upstream_cluster(
         keepalive: pool
             .http2_keepalive
             .map_or(DEFAULT_KEEPALIVE, |k| (k.interval, k.timeout)),
+        outlier: cluster.policy.outlier_detection.as_ref().map(|o| Outlier {
+            consecutive_5xx: o.consecutive_5xx_errors,
+            consecutive_gateway: o.consecutive_gateway_errors,
+            base_ejection: o.base_ejection_time,
+            max_ejection_percent: o.max_ejection_percent,
+        }),
     })
 }
 

@@ -210,3 +210,48 @@ fn config_reload_under_load_loses_no_call() {
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
+
+/// Outlier detection: a backend that answers UNAVAILABLE twice in a row (consecutive5xxErrors: 2)
+/// leaves the balancer; a user hashed onto it moves to another backend, and the others stay.
+#[test]
+fn config_outlier_detection_ejects_a_failing_backend() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_from_config(
+            "      consistentHash:\n        httpHeaderName: x-user\n    outlierDetection:\n      consecutive5xxErrors: 2\n      baseEjectionTime: 30s\n      maxEjectionPercent: 50",
+            &bed.backends,
+        );
+        let mut client = h2c_client(gateway.h2c).await;
+        let user = || vec![("x-user", "carol".to_string())];
+        let (home, _) = call(&mut client, &user()).await;
+        for i in 0..2 {
+            let mut request = Request::new(crate::proto::SimpleRequest {
+                response_status: Some(crate::proto::EchoStatus {
+                    code: Code::Unavailable as i32,
+                    message: "failing on purpose".into(),
+                }),
+                ..simple(8, 8)
+            });
+            request
+                .metadata_mut()
+                .insert("x-user", "carol".parse().expect("metadata"));
+            let status = within(STEP, "failing UnaryCall", client.unary_call(request))
+                .await
+                .expect_err("the backend answers UNAVAILABLE");
+            assert_eq!(
+                status.message(),
+                "failing on purpose",
+                "call {i}: {status:?}"
+            );
+        }
+        let mut after = BTreeSet::new();
+        for _ in 0..5 {
+            after.insert(call(&mut client, &user()).await.0);
+        }
+        assert_eq!(after.len(), 1, "carol is still pinned: {after:?}");
+        assert!(
+            !after.contains(&home),
+            "carol moved off the ejected {home}: {after:?}"
+        );
+        gateway.stop();
+    });
+}

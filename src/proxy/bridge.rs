@@ -119,6 +119,8 @@ pub(super) struct ClientSide {
     released: Vec<(u32, usize)>,
     /// Streams whose response waits on this client connection's send window (0: all).
     drain: Vec<u32>,
+    /// Rotates which stream goes first when the whole connection's window opens.
+    turn: usize,
     /// Scratch for the `x-forwarded-for` and `x-request-id` values.
     forwarded_for: Vec<u8>,
     request_id: Vec<u8>,
@@ -135,6 +137,7 @@ impl ClientSide {
             local: LocalReplies::new(Reason::Unavailable),
             released: Vec::new(),
             drain: Vec::new(),
+            turn: 0,
             forwarded_for: Vec::new(),
             request_id: Vec::new(),
         }
@@ -154,6 +157,8 @@ pub(super) struct UpstreamSide {
     released: Vec<(u32, usize)>,
     /// Streams whose request body waits on this upstream connection's send window (0: all).
     drain: Vec<u32>,
+    /// Rotates which stream goes first when the whole connection's window opens.
+    turn: usize,
 }
 
 impl UpstreamSide {
@@ -166,6 +171,7 @@ impl UpstreamSide {
             streams: HashMap::new(),
             released: Vec::new(),
             drain: Vec::new(),
+            turn: 0,
         }
     }
 }
@@ -578,6 +584,7 @@ pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shar
     if all {
         drain.clear();
         drain.extend(side.streams.keys().copied());
+        fair_start(&mut drain, &mut side.turn);
     }
     for &stream_id in &drain {
         let Some(link) = side.streams.get(&stream_id) else {
@@ -606,6 +613,16 @@ pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shar
     }
     drain.clear();
     side.drain = drain;
+}
+
+/// When a connection's window opens, every waiting stream may move; the first ones take what
+/// there is. Start each time one place further, so that no stream is always last (with large
+/// messages a fixed order starves the streams at its end for seconds).
+fn fair_start(drain: &mut [u32], turn: &mut usize) {
+    if !drain.is_empty() {
+        drain.rotate_left(*turn % drain.len());
+        *turn = turn.wrapping_add(1);
+    }
 }
 
 /// Moves a stream's waiting response bytes to the client as its window allows, giving the upstream
@@ -977,6 +994,7 @@ pub(super) fn upstream_after_recv(
     if all {
         drain.clear();
         drain.extend(side.streams.keys().copied());
+        fair_start(&mut drain, &mut side.turn);
     }
     for &up_stream in &drain {
         let Some(back) = side.streams.get(&up_stream) else {

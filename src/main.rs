@@ -128,6 +128,10 @@ fn run_demo(args: &[String]) -> Result<(), String> {
     println!(
         "  curl --http2-prior-knowledge -H 'content-type: application/grpc' --data-binary @/dev/null \\\n       -D - http://{h2c}/pkg.Svc/Method   (any gRPC client works: the backends echo)"
     );
+    println!(
+        "  cargo run --release --example grpc_echo -- https://localhost:{} {ca}   (gRPC calls, one connection)",
+        tls.port()
+    );
     println!("Ctrl-C stops it.");
     running.wait().map_err(|e| e.to_string())?;
     println!("h2edge demo: stopped");

@@ -1,6 +1,7 @@
 //! `h2edge run CONFIG... [--bind IP] [--workers N]`: the gateway as it runs in production, from
 //! Gateway API / Istio YAML. A changed file (checked every second) or SIGHUP reloads it; a config
-//! with problems is reported and the running one stays in force.
+//! with problems is reported and the running one stays in force. DNS names are resolved again at
+//! their refresh interval.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -99,6 +100,18 @@ fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
                 Err(e) => {
                     eprintln!("h2edge: reload refused, the running configuration stays:\n{e}")
                 }
+            }
+        }
+        if running.dns_due() {
+            match running.refresh_dns() {
+                Ok(Some(describe)) => {
+                    eprintln!("h2edge: DNS answers changed; endpoints updated");
+                    for line in describe {
+                        eprintln!("h2edge: {line}");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("h2edge: DNS refresh failed, the endpoints in force stay: {e}"),
             }
         }
     }

@@ -6,7 +6,7 @@
 //! a matched rule's timeouts in the model), and a backend's [`route::ClusterId`] is the
 //! [`ClusterId`] of the model, so `Config::clusters[id]` has its endpoints, TLS and pool limits.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::model::{
     Cluster, ClusterId, Config, Endpoint, EndpointAddress, Endpoints, Gateway, GrpcMethodMatch,
@@ -225,19 +225,15 @@ pub fn cluster_spec(cluster: &Cluster) -> CompiledCluster {
     }
 }
 
-/// The balancer input of a DNS cluster once its name resolved to `addresses` (on the cluster's
-/// DNS port, all ready, no locality).
-pub fn cluster_spec_resolved(cluster: &Cluster, addresses: &[IpAddr]) -> CompiledCluster {
-    let port = match &cluster.endpoints {
-        Endpoints::Dns { port, .. } => *port,
-        Endpoints::Static(_) => cluster.port,
-    };
+/// The balancer input of a DNS cluster once its name resolved to `addresses` (as resolved
+/// for the cluster's DNS name and port; duplicates dropped; all ready, no locality).
+pub fn cluster_spec_resolved(cluster: &Cluster, addresses: &[SocketAddr]) -> CompiledCluster {
     let mut out = cluster_spec(cluster);
     let mut seen = std::collections::HashSet::new();
     out.spec.endpoints = addresses
         .iter()
-        .filter(|ip| seen.insert(**ip))
-        .map(|ip| EndpointSpec::new(SocketAddr::new(*ip, port).to_string(), 1))
+        .filter(|a| seen.insert(**a))
+        .map(|a| EndpointSpec::new(a.to_string(), 1))
         .collect();
     out.unready.clear();
     out
@@ -330,6 +326,7 @@ mod tests {
     use super::*;
     use crate::config::load;
     use crate::route::{Request, RouteTable};
+    use std::net::IpAddr;
 
     fn config(file: &str) -> Config {
         load(&[file]).unwrap_or_else(|p| panic!("{p:?}"))
@@ -446,12 +443,14 @@ spec: {type: ExternalName, externalName: api.example.net}
 ";
         let c = crate::config::load_str("dns.yaml", text).unwrap_or_else(|p| panic!("{p:?}"));
         assert!(cluster_spec(&c.clusters[0]).spec.endpoints.is_empty());
+        let port = 8443;
         let ips: [IpAddr; 3] = [
             "192.0.2.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
             "2001:db8::1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
             "192.0.2.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
         ];
-        let r = cluster_spec_resolved(&c.clusters[0], &ips);
+        let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let r = cluster_spec_resolved(&c.clusters[0], &addrs);
         let ids: Vec<&str> = r.spec.endpoints.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["192.0.2.1:8443", "[2001:db8::1]:8443"]);
     }

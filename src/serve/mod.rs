@@ -3,8 +3,8 @@
 //! `tls.frontend` asks), the route table, and per cluster its balancer tables, endpoint addresses
 //! and upstream TLS.
 //!
-//! Endpoint names (FQDN EndpointSlices, ExternalName Services) are resolved when the plan is made
-//! (at start and at each reload); periodic re-resolution is not done yet.
+//! Endpoint names (FQDN EndpointSlices, ExternalName Services) are resolved when the plan is made:
+//! at start, at each reload, and every DNS refresh interval while running (see [`run`]).
 //!
 //! - [`run`]: the running gateway and its reload.
 
@@ -13,6 +13,7 @@ pub mod run;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
@@ -39,10 +40,26 @@ pub struct Plan {
     pub gateway: Arc<GatewayConfig>,
     /// One line per listener and cluster, for the start-up log.
     pub describe: Vec<String>,
+    /// Every cluster's endpoint addresses, as resolved (to notice when DNS answers change).
+    pub endpoints: Vec<Vec<SocketAddr>>,
+    /// The shortest DNS refresh interval of the config's names (`None`: no names to resolve).
+    pub dns_refresh: Option<Duration>,
 }
+
+/// Resolves `(name, port)` to addresses; [`system_resolver`] asks the system (getaddrinfo).
+pub type Resolver = dyn Fn(&str, u16) -> Result<Vec<SocketAddr>, String> + Send + Sync;
+
+/// Names an FQDN EndpointSlice gives are re-resolved this often (ExternalName Services set their
+/// own interval).
+const FQDN_REFRESH: Duration = Duration::from_secs(30);
 
 /// Builds the plan; listeners bind on `bind` (e.g. `0.0.0.0`) at their configured ports.
 pub fn plan(config: &Config, bind: IpAddr) -> Result<Plan, String> {
+    plan_with(config, bind, &system_resolver)
+}
+
+/// [`plan`] with names resolved by `resolve`.
+pub fn plan_with(config: &Config, bind: IpAddr, resolve: &Resolver) -> Result<Plan, String> {
     let table = RouteTable::build(&compile::table_spec(config)).map_err(|e| e.to_string())?;
     let mut describe = Vec::new();
 
@@ -116,8 +133,20 @@ pub fn plan(config: &Config, bind: IpAddr) -> Result<Plan, String> {
         .iter()
         .find_map(|g| g.backend_client_cert.as_ref());
     let mut clusters = Vec::new();
+    let mut dns_refresh: Option<Duration> = None;
     for cluster in &config.clusters {
-        let c = upstream_cluster(cluster, &site, backend_cert)
+        let refresh = match &cluster.endpoints {
+            Endpoints::Dns { refresh, .. } => Some(*refresh),
+            Endpoints::Static(list) => list
+                .iter()
+                .any(|e| matches!(e.address, EndpointAddress::Dns(_)))
+                .then_some(FQDN_REFRESH),
+        };
+        dns_refresh = match (dns_refresh, refresh) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let c = upstream_cluster(cluster, &site, backend_cert, resolve)
             .map_err(|e| format!("cluster {}: {e}", cluster.name()))?;
         describe.push(format!(
             "cluster {} ({}, {}): {}",
@@ -145,10 +174,20 @@ pub fn plan(config: &Config, bind: IpAddr) -> Result<Plan, String> {
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),
     };
+    let endpoints = match &gateway.service {
+        Service::Proxy(up) => up
+            .clusters
+            .iter()
+            .map(|c| c.endpoints.iter().map(|e| e.addr).collect())
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Plan {
         listen,
         gateway: Arc::new(gateway),
         describe,
+        endpoints,
+        dns_refresh,
     })
 }
 
@@ -157,6 +196,7 @@ fn upstream_cluster(
     cluster: &Cluster,
     site: &Site,
     backend_cert: Option<&CertKeyPair>,
+    resolve: &Resolver,
 ) -> Result<UpstreamCluster, String> {
     let (compiled, addrs) = match &cluster.endpoints {
         Endpoints::Static(list) => {
@@ -174,8 +214,8 @@ fn upstream_cluster(
         }
         Endpoints::Dns { name, port, .. } => {
             let addrs = resolve(name, *port)?;
-            let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-            let compiled = compile::cluster_spec_resolved(cluster, &ips);
+            let compiled = compile::cluster_spec_resolved(cluster, &addrs);
+            // In the balancer's order (duplicates dropped).
             let addrs = compiled
                 .spec
                 .endpoints
@@ -284,7 +324,8 @@ fn upstream_tls(
     Ok(Some((config, name)))
 }
 
-fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+/// The system's resolver (getaddrinfo; blocking, so only ever called off the workers).
+pub fn system_resolver(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let addrs: Vec<SocketAddr> = (name, port)
         .to_socket_addrs()
         .map_err(|e| format!("resolving {name}: {e}"))?

@@ -2,7 +2,9 @@
 //!
 //! A reload reads and checks the files again; if they are valid and keep the same listener ports
 //! the new configuration is published to every worker (see [`Gateway::reconfigure`]); otherwise the
-//! problems are reported and the running configuration stays in force.
+//! problems are reported and the running configuration stays in force. Between reloads the names of
+//! DNS endpoints are resolved again every refresh interval; when the answers change, the same
+//! configuration is published with the new addresses.
 //!
 //! [`Gateway::reconfigure`]: crate::proxy::gateway::Gateway::reconfigure
 
@@ -11,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use super::plan;
-use crate::config;
+use super::{Resolver, plan_with, system_resolver};
+use crate::config::{self, Config};
 use crate::runtime::slot::ConfigSlot;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 
@@ -32,6 +34,12 @@ pub struct Running {
     bind: IpAddr,
     slot: Arc<ConfigSlot>,
     stamp: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    /// The configuration in force, its resolved endpoints, and when its names are due again.
+    config: Config,
+    endpoints: Vec<Vec<SocketAddr>>,
+    next_dns: Option<Instant>,
+    dns_refresh: Option<std::time::Duration>,
+    resolver: Arc<Resolver>,
     handles: Vec<JoinHandle<std::io::Result<()>>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -43,9 +51,19 @@ pub fn start(
     options: &Options,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(Running, Vec<String>), String> {
+    start_with(paths, options, shutdown, Arc::new(system_resolver))
+}
+
+/// [`start`] with endpoint names resolved by `resolver`.
+pub fn start_with(
+    paths: &[PathBuf],
+    options: &Options,
+    shutdown: Arc<AtomicBool>,
+    resolver: Arc<Resolver>,
+) -> Result<(Running, Vec<String>), String> {
     let stamp = stamp(paths);
     let config = config::load(paths).map_err(problems)?;
-    let plan = plan(&config, options.bind)?;
+    let plan = plan_with(&config, options.bind, &*resolver)?;
     let slot = Arc::new(ConfigSlot::new(plan.gateway.clone()));
     let handles = runtime::spawn_reloadable(
         &RuntimeConfig {
@@ -64,6 +82,11 @@ pub fn start(
         bind: options.bind,
         slot,
         stamp,
+        config,
+        endpoints: plan.endpoints,
+        next_dns: plan.dns_refresh.map(|r| Instant::now() + r),
+        dns_refresh: plan.dns_refresh,
+        resolver,
         handles,
         shutdown,
     };
@@ -91,7 +114,7 @@ impl Running {
     pub fn reload(&mut self) -> Result<Vec<String>, String> {
         self.stamp = stamp(&self.paths);
         let config = config::load(&self.paths).map_err(problems)?;
-        let plan = plan(&config, self.bind)?;
+        let plan = plan_with(&config, self.bind, &*self.resolver)?;
         if plan.listen != self.listen {
             return Err(format!(
                 "the listeners changed ({} -> {}); restart h2edge to apply that",
@@ -99,8 +122,33 @@ impl Running {
                 list(&plan.listen)
             ));
         }
+        self.config = config;
+        Ok(self.publish(plan))
+    }
+
+    /// Whether the configuration's names are due to be resolved again.
+    pub fn dns_due(&self) -> bool {
+        self.next_dns.is_some_and(|at| at <= Instant::now())
+    }
+
+    /// Resolves the configuration's names again; if any cluster's addresses changed, publishes
+    /// the configuration with the new ones and returns its description. `Err`: a name did not
+    /// resolve; the addresses in force stay.
+    pub fn refresh_dns(&mut self) -> Result<Option<Vec<String>>, String> {
+        self.next_dns = self.dns_refresh.map(|r| Instant::now() + r);
+        let plan = plan_with(&self.config, self.bind, &*self.resolver)?;
+        if plan.endpoints == self.endpoints {
+            return Ok(None);
+        }
+        Ok(Some(self.publish(plan)))
+    }
+
+    fn publish(&mut self, plan: super::Plan) -> Vec<String> {
+        self.endpoints = plan.endpoints;
+        self.dns_refresh = plan.dns_refresh;
+        self.next_dns = plan.dns_refresh.map(|r| Instant::now() + r);
         self.slot.publish(plan.gateway);
-        Ok(plan.describe)
+        plan.describe
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -255,3 +255,57 @@ fn config_outlier_detection_ejects_a_failing_backend() {
         gateway.stop();
     });
 }
+
+/// A DNS cluster (ExternalName Service): its name is resolved at start, and again on refresh; when
+/// the answers change, new streams go to the new addresses without a reload or a failed call.
+#[test]
+fn config_dns_cluster_follows_changed_answers() {
+    run(|bed| async move {
+        let dir = std::env::temp_dir().join(format!("h2edge-e2e-dns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let answers = Arc::new(std::sync::Mutex::new(vec![bed.backends[0]]));
+        let resolver = {
+            let answers = answers.clone();
+            Arc::new(move |name: &str, _port: u16| {
+                assert_eq!(name, "backends.e2e.test");
+                Ok(answers.lock().map(|a| a.clone()).unwrap_or_default())
+            })
+        };
+        let (mut running, addr) = bed.start_running_yaml(
+            &dir,
+            |port| {
+                bed.config_yaml(port, "      simple: ROUND_ROBIN", &[])
+                    .replace(
+                        "spec:\n  ports:\n  - name: grpc\n    port: 50051\n",
+                        "spec:\n  type: ExternalName\n  externalName: backends.e2e.test\n",
+                    )
+            },
+            resolver,
+        );
+        let mut client = h2c_client(addr).await;
+        let mut first = BTreeSet::new();
+        for _ in 0..6 {
+            first.insert(call(&mut client, &[]).await.0);
+        }
+        assert_eq!(first, BTreeSet::from([bed.names[0].clone()]));
+
+        *answers.lock().expect("answers") = vec![bed.backends[1], bed.backends[2]];
+        let changed = running.refresh_dns().expect("names resolve");
+        assert!(changed.is_some(), "new answers are published");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let mut after = BTreeSet::new();
+        for _ in 0..12 {
+            after.insert(call(&mut client, &[]).await.0);
+        }
+        assert_eq!(
+            after,
+            BTreeSet::from([bed.names[1].clone(), bed.names[2].clone()])
+        );
+        assert!(
+            running.refresh_dns().expect("names resolve").is_none(),
+            "the same answers change nothing"
+        );
+        running.stop().expect("workers stop");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

@@ -314,18 +314,33 @@ impl Bed {
     /// `dir/gateway.yaml` (written from [`Bed::config_yaml`] with `load_balancer`). Returns it with
     /// the listener's address (h2c), which reloads keep.
     pub fn start_running(&self, dir: &Path, load_balancer: &str) -> (Running, SocketAddr) {
+        self.start_running_yaml(
+            dir,
+            |port| self.config_yaml(port, load_balancer, &self.backends),
+            Arc::new(h2edge::serve::system_resolver),
+        )
+    }
+
+    /// [`Bed::start_running`] on the YAML `config` gives for the reserved port, with endpoint
+    /// names resolved by `resolver`.
+    pub fn start_running_yaml(
+        &self,
+        dir: &Path,
+        config: impl FnOnce(u16) -> String,
+        resolver: Arc<h2edge::serve::Resolver>,
+    ) -> (Running, SocketAddr) {
         let (hold, addr) = reserve();
-        let yaml = self.config_yaml(addr.port(), load_balancer, &self.backends);
-        std::fs::write(dir.join("gateway.yaml"), yaml).expect("write the config");
+        std::fs::write(dir.join("gateway.yaml"), config(addr.port())).expect("write the config");
         let options = h2edge::serve::run::Options {
             bind: addr.ip(),
             workers: 1,
             backend: self.kind,
         };
-        let (running, _) = h2edge::serve::run::start(
+        let (running, _) = h2edge::serve::run::start_with(
             &[dir.to_path_buf()],
             &options,
             Arc::new(AtomicBool::new(false)),
+            resolver,
         )
         .unwrap_or_else(|e| panic!("h2edge run: {e}"));
         drop(hold);

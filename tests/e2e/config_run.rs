@@ -309,3 +309,41 @@ fn config_dns_cluster_follows_changed_answers() {
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
+
+/// Downstream mTLS (`spec.tls.frontend`): a client with a certificate from the configured CA gets
+/// through; one without a certificate does not get a single call through.
+#[test]
+fn config_frontend_validation_requires_client_certificates() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_yaml(|port| bed.frontend_mtls_yaml(port));
+        let channel = bed
+            .try_channel_tls(gateway.tls, true)
+            .await
+            .expect("a client with a mesh certificate connects");
+        let mut client = TestClient::new(channel);
+        within(
+            STEP,
+            "UnaryCall",
+            client.unary_call(Request::new(simple(8, 8))),
+        )
+        .await
+        .expect("UnaryCall with a client certificate");
+
+        // Without a certificate the handshake (or, with TLS 1.3, the first call) fails.
+        let refused = match bed.try_channel_tls(gateway.tls, false).await {
+            Err(_) => true,
+            Ok(channel) => {
+                let mut client = TestClient::new(channel);
+                within(
+                    STEP,
+                    "UnaryCall",
+                    client.unary_call(Request::new(simple(8, 8))),
+                )
+                .await
+                .is_err()
+            }
+        };
+        assert!(refused, "a client without a certificate got through");
+        gateway.stop();
+    });
+}

@@ -347,6 +347,77 @@ impl Bed {
         (running, addr)
     }
 
+    /// [`Bed::config_yaml`] with an HTTPS listener instead (the bed's listener certificate) that
+    /// requires client certificates signed by the mesh CA (`spec.tls.frontend`, AllowValidOnly).
+    pub fn frontend_mtls_yaml(&self, port: u16) -> String {
+        let indent = |pem: &str| pem.trim_end().replace('\n', "\n    ");
+        let base = self.config_yaml(port, "      simple: ROUND_ROBIN", &self.backends);
+        let listener = format!("  - name: h2c\n    port: {port}\n    protocol: HTTP\n");
+        assert!(base.contains(&listener));
+        let base = base.replace(
+            &listener,
+            &format!(
+                "  - name: https\n    port: {port}\n    protocol: HTTPS\n    tls:\n      mode: Terminate\n      certificateRefs: [{{name: edge-cert}}]\n"
+            ),
+        );
+        let base = base.replace(
+            "  tls:\n    backend:\n",
+            "  tls:\n    frontend:\n      default:\n        validation:\n          caCertificateRefs: [{kind: ConfigMap, name: client-ca}]\n    backend:\n",
+        );
+        format!(
+            r#"{base}---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: edge-cert
+  namespace: e2e
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+    {cert}
+  tls.key: |
+    {key}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: client-ca
+  namespace: e2e
+data:
+  ca.crt: |
+    {ca}
+"#,
+            cert = indent(&self.pki.listener.cert_pem),
+            key = indent(&self.pki.listener.key_pem),
+            ca = indent(&self.pki.mesh_ca),
+        )
+    }
+
+    /// A TLS channel to `addr` trusting the edge CA, presenting the mesh client certificate when
+    /// `client_cert`; `Err` when the connection is refused.
+    pub async fn try_channel_tls(
+        &self,
+        addr: SocketAddr,
+        client_cert: bool,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.pki.edge_ca))
+            .domain_name("localhost");
+        if client_cert {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                &self.pki.gateway_client.cert_pem,
+                &self.pki.gateway_client.key_pem,
+            ));
+        }
+        TonicEndpoint::from_shared(format!("https://{addr}"))
+            .expect("gateway URI")
+            .tls_config(tls)
+            .expect("client TLS config")
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+    }
+
     /// A config for the bed: an HTTP (h2c) Gateway listener on `port` whose backend client
     /// certificate is the mesh one; a GRPCRoute sending only `grpc.testing.TestService/UnaryCall`
     /// to Service `test` (so `EmptyCall` has no route); a DestinationRule with `load_balancer` (the

@@ -22,6 +22,7 @@ use std::time::Instant;
 use super::gateway::{App, Conn, Kind, Shared, Token};
 use super::headers;
 use super::local::{LocalReplies, Reason};
+use super::pool::Chosen;
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
@@ -78,6 +79,8 @@ struct Link {
     /// Bytes at the front of `pending.data` whose flow-control credit the client already got back
     /// (a replayed body).
     credited: usize,
+    /// The route's timeout: the response must be complete by then.
+    deadline: Option<Instant>,
 }
 
 impl Link {
@@ -278,6 +281,81 @@ pub(super) fn dispatch_waiting(shared: &mut Shared) {
     }
 }
 
+/// Whether client stream `stream_id` of `client` is still proxied with the deadline `at`.
+pub(super) fn has_deadline(
+    conns: &[Option<Conn>],
+    client: Token,
+    stream_id: u32,
+    at: Instant,
+) -> bool {
+    match conns.get(client) {
+        Some(Some(Conn {
+            kind:
+                Kind::Client {
+                    app: App::Proxy(side),
+                    ..
+                },
+            ..
+        })) => side
+            .streams
+            .get(&stream_id)
+            .is_some_and(|l| l.deadline == Some(at)),
+        _ => false,
+    }
+}
+
+/// The route timeout of client stream `stream_id` (set for `at`) passed: its upstream stream is
+/// cancelled, and the client gets 504 / gRPC 4 DEADLINE_EXCEEDED, or a reset if its response
+/// already started.
+pub(super) fn expire(shared: &mut Shared, client: Token, stream_id: u32, at: Instant) {
+    let Some((_, side)) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return;
+    };
+    // A stream that finished is gone (and ids are not reused on a connection; the instant guards
+    // against a new connection under the same token).
+    if side
+        .streams
+        .get(&stream_id)
+        .is_none_or(|l| l.deadline != Some(at))
+    {
+        return;
+    }
+    let Some(link) = side.streams.remove(&stream_id) else {
+        return;
+    };
+    let mut responded = false;
+    if let Some((up, up_stream)) = link.up {
+        if let Some((up_h2, up_side)) = upstream_at(shared, up) {
+            responded = up_side
+                .streams
+                .remove(&up_stream)
+                .is_some_and(|b| b.responded);
+            up_h2.reset(up_stream, ErrorCode::CANCEL);
+            shared.dirty.push(up);
+        }
+    }
+    let Some((h2, side)) = shared
+        .conns
+        .get_mut(client)
+        .and_then(|c| c.as_mut())
+        .and_then(client_parts)
+    else {
+        return;
+    };
+    if responded {
+        h2.reset(stream_id, ErrorCode::CANCEL);
+    } else {
+        side.local.answer(stream_id, link.grpc, Reason::Timeout);
+        side.local.flush(h2);
+    }
+    shared.dirty.push(client);
+}
+
 /// A waiting stream balanced again after its endpoint failed: its new endpoint, or `None` when it
 /// was answered locally instead (no healthy endpoint left) or is gone.
 pub(super) fn rebalance_waiting(
@@ -301,7 +379,7 @@ pub(super) fn rebalance_waiting(
     let link = side.streams.get_mut(&stream_id)?;
     link.queued = Some(head);
     match chosen {
-        Ok((ep, _)) => Some(ep),
+        Ok(c) => Some(c.endpoint),
         Err(reason) => {
             fail_waiting(shared, client, stream_id, reason);
             None
@@ -448,8 +526,8 @@ impl Handler for ClientHandler<'_> {
         {
             head.push(name, value);
         }
-        let (ep, set_cookie) = match self.shared.choose(fields, side.listener, side.peer) {
-            Ok(chosen) => chosen,
+        let (ep, set_cookie, timeout) = match self.shared.choose(fields, side.listener, side.peer) {
+            Ok(c) => (c.endpoint, c.set_cookie, c.timeout),
             Err(reason) => {
                 side.local.answer(stream_id, grpc, reason);
                 return;
@@ -464,7 +542,13 @@ impl Handler for ClientHandler<'_> {
             replay: None,
             attempts: 1,
             credited: 0,
+            deadline: timeout.map(|t| self.shared.now + t),
         };
+        if let Some(at) = link.deadline {
+            self.shared
+                .deadlines
+                .push(std::cmp::Reverse((at, self.token, stream_id)));
+        }
         match self.shared.connection_for(ep) {
             Some(up) => match open_upstream(
                 self.shared,
@@ -912,7 +996,7 @@ fn replay(back: &Back, shared: &mut Shared) -> bool {
     };
     link.queued = Some(r.head);
     match chosen {
-        Ok((ep, _)) => {
+        Ok(Chosen { endpoint: ep, .. }) => {
             let now = shared.now;
             shared
                 .waiting

@@ -30,6 +30,8 @@ pub const HTTP1_REPLY: &[u8] =
     b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n\
 content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n";
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Route-timeout entries a worker keeps before it first prunes finished ones.
+const MIN_DEADLINE_PRUNE: usize = 4096;
 /// Plaintext input kept for one connection while its frames wait to be processed.
 const MAX_BUFFERED_INPUT: usize = 1 << 20;
 
@@ -159,6 +161,10 @@ pub(super) struct Shared {
     pub(super) now: Instant,
     /// Per-worker counter for `x-request-id`.
     pub(super) request_ids: u64,
+    /// Route timeouts of client streams: (deadline, client, stream id), earliest first. Entries of
+    /// streams that finished stay until due or pruned (see `Gateway::tend_upstreams`).
+    pub(super) deadlines: BinaryHeap<Reverse<(Instant, Token, u32)>>,
+    prune_deadlines_at: usize,
     /// Emptied request heads and bodies kept for reuse (see `bridge::Replay`).
     pub(super) spare_heads: Vec<FieldList>,
     pub(super) spare_bodies: Vec<Vec<u8>>,
@@ -190,6 +196,8 @@ impl Gateway {
                 now,
                 request_ids: 0,
                 waiting: VecDeque::new(),
+                deadlines: BinaryHeap::new(),
+                prune_deadlines_at: MIN_DEADLINE_PRUNE,
                 spare_heads: Vec::new(),
                 spare_bodies: Vec::new(),
             },
@@ -318,10 +326,28 @@ impl Gateway {
     }
 
     /// Places streams that wait for room on an upstream connection, as far as room allows now.
-    /// Once per loop turn: upstream connect deadlines and endpoint backoffs, then the streams
-    /// waiting for an upstream connection.
+    /// Once per loop turn: upstream connect deadlines and endpoint backoffs, route timeouts, then
+    /// the streams waiting for an upstream connection.
     pub fn tend_upstreams(&mut self) {
         self.shared.check_upstreams();
+        let now = self.shared.now;
+        while let Some(&Reverse((at, client, stream_id))) = self.shared.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.shared.deadlines.pop();
+            bridge::expire(&mut self.shared, client, stream_id, at);
+        }
+        // Finished streams leave their entries behind: drop them once they are half the heap, so
+        // it stays within twice the live streams with a timeout (amortised O(1) per stream).
+        if self.shared.deadlines.len() > self.shared.prune_deadlines_at {
+            let conns = &self.shared.conns;
+            self.shared
+                .deadlines
+                .retain(|&Reverse((at, client, id))| bridge::has_deadline(conns, client, id, at));
+            self.shared.prune_deadlines_at =
+                (2 * self.shared.deadlines.len()).max(MIN_DEADLINE_PRUNE);
+        }
         if !self.shared.waiting.is_empty() {
             bridge::dispatch_waiting(&mut self.shared);
         }

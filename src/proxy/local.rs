@@ -21,6 +21,8 @@ pub enum Reason {
     NoBackend,
     /// Every endpoint of the cluster is unhealthy: 503 / gRPC 14.
     NoHealthyUpstream,
+    /// The route's timeout passed before the response: 504 / gRPC 4 DEADLINE_EXCEEDED.
+    Timeout,
     /// No upstream could take the stream (none healthy, all full, connect failed): 503 / gRPC 14.
     Unavailable,
     /// The upstream reset the stream, or its connection was lost (closed, or dead to PINGs), before
@@ -35,6 +37,7 @@ impl Reason {
             Reason::NoRoute => b"404",
             Reason::NoBackend => b"500",
             Reason::NoHealthyUpstream => b"503",
+            Reason::Timeout => b"504",
             Reason::Unavailable => b"503",
             Reason::UpstreamFailed => b"502",
         }
@@ -46,6 +49,7 @@ impl Reason {
             Reason::Unavailable => (b"14", b"no upstream available"),
             Reason::NoBackend => (b"14", b"no backend for this route"),
             Reason::NoHealthyUpstream => (b"14", b"no healthy upstream"),
+            Reason::Timeout => (b"4", b"upstream request timeout"),
             Reason::UpstreamFailed => (b"14", b"upstream failed before answering"),
         }
     }
@@ -57,6 +61,7 @@ impl Reason {
             Reason::Unavailable => b"no upstream available\n",
             Reason::NoBackend => b"no backend for this route\n",
             Reason::NoHealthyUpstream => b"no healthy upstream\n",
+            Reason::Timeout => b"upstream request timeout\n",
             Reason::UpstreamFailed => b"upstream failed\n",
         }
     }

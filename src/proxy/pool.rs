@@ -119,6 +119,16 @@ impl Pool {
     }
 }
 
+/// Where a request goes.
+pub(super) struct Chosen {
+    /// A pool index.
+    pub(super) endpoint: usize,
+    /// The `Set-Cookie` value a cookie-hash policy wants on the response.
+    pub(super) set_cookie: Option<Vec<u8>>,
+    /// The matched rule's timeout.
+    pub(super) timeout: Option<Duration>,
+}
+
 fn proxy(config: &GatewayConfig) -> Option<&Arc<Upstreams>> {
     match &config.service {
         Service::Proxy(up) => Some(up),
@@ -127,15 +137,14 @@ fn proxy(config: &GatewayConfig) -> Option<&Arc<Upstreams>> {
 }
 
 impl Shared {
-    /// Routes a request and picks its endpoint (a pool index): the route table, then the matched
-    /// cluster's balancer. Also returns the `Set-Cookie` value a cookie-hash policy wants on the
-    /// response. `Err` is the local answer.
+    /// Routes a request and picks its endpoint: the route table, then the matched cluster's
+    /// balancer. `Err` is the local answer.
     pub(super) fn choose(
         &mut self,
         fields: &FieldList,
         listener: usize,
         peer: SocketAddr,
-    ) -> Result<(usize, Option<Vec<u8>>), Reason> {
+    ) -> Result<Chosen, Reason> {
         let config = self.config.clone();
         let up = proxy(&config).ok_or(Reason::Unavailable)?;
         let authority = fields
@@ -186,7 +195,11 @@ impl Shared {
             sc.write_header_value(&mut v);
             v
         });
-        Ok((first + picked.endpoint, cookie))
+        Ok(Chosen {
+            endpoint: first + picked.endpoint,
+            set_cookie: cookie,
+            timeout: up.timeout(&m),
+        })
     }
 
     /// An answered connection to endpoint `ep` with room for another stream. `None` means wait:

@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::gateway::Endpoint;
 use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
 use crate::route::{
-    BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteMeta,
-    RouteTable, TableSpec,
+    BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteKind,
+    RouteMatch, RouteMeta, RouteTable, TableSpec,
 };
 
 /// PING keepalive where the configuration sets none: a quiet connection is checked every 30 s and
@@ -28,6 +28,9 @@ pub struct Upstreams {
     /// Per gateway listener (in `GatewayConfig::listeners` order): the port the route table
     /// selects listeners by; `None` lets every table listener match (one catch-all table).
     pub listener_ports: Vec<Option<u16>>,
+    /// HTTPRoute rule timeouts, `[route][rule]` as the table numbers them: how long a stream may
+    /// take until its response is complete (`None`: no limit).
+    pub http_timeouts: Vec<Vec<Option<Duration>>>,
 }
 
 /// One cluster: its balancer tables and, in the same order, how to reach each endpoint.
@@ -99,7 +102,21 @@ impl Upstreams {
                 outlier: None,
             }],
             listener_ports: Vec::new(),
+            http_timeouts: Vec::new(),
         })
+    }
+
+    /// The timeout of the rule a request matched.
+    pub fn timeout(&self, m: &RouteMatch) -> Option<Duration> {
+        match m.kind {
+            RouteKind::Http => self
+                .http_timeouts
+                .get(m.route)?
+                .get(m.rule)
+                .copied()
+                .flatten(),
+            RouteKind::Grpc => None,
+        }
     }
 
     /// The port to route a stream from gateway listener `listener` by.

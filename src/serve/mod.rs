@@ -170,6 +170,23 @@ pub fn plan_with(config: &Config, bind: IpAddr, resolve: &Resolver) -> Result<Pl
             table,
             clusters,
             listener_ports,
+            // The request timeout bounds the whole exchange; without retries a backend request
+            // is the whole exchange too, so the shorter of the two applies.
+            http_timeouts: config
+                .http_routes
+                .iter()
+                .map(|r| {
+                    r.rules
+                        .iter()
+                        .map(
+                            |rule| match (rule.timeouts.request, rule.timeouts.backend_request) {
+                                (Some(a), Some(b)) => Some(a.min(b)),
+                                (a, b) => a.or(b),
+                            },
+                        )
+                        .collect()
+                })
+                .collect(),
         })),
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),

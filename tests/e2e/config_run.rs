@@ -347,3 +347,43 @@ fn config_frontend_validation_requires_client_certificates() {
         gateway.stop();
     });
 }
+
+/// HTTPRoute `timeouts.request`: a call the backend holds longer than the route allows gets
+/// DEADLINE_EXCEEDED from the gateway at the timeout (the backend's stream is cancelled); a quick
+/// call on the same route is unaffected.
+#[test]
+fn config_route_timeout_answers_deadline_exceeded() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_yaml(|port| {
+            let yaml = bed.config_yaml(port, "      simple: ROUND_ROBIN", &bed.backends);
+            let grpc_rule = "kind: GRPCRoute\nmetadata:\n  name: test\n  namespace: e2e\nspec:\n  parentRefs:\n  - name: edge\n  rules:\n  - matches:\n    - method:\n        service: grpc.testing.TestService\n        method: UnaryCall\n    backendRefs:\n";
+            assert!(yaml.contains(grpc_rule));
+            yaml.replace(
+                grpc_rule,
+                "kind: HTTPRoute\nmetadata:\n  name: test\n  namespace: e2e\nspec:\n  parentRefs:\n  - name: edge\n  rules:\n  - timeouts:\n      request: 300ms\n    backendRefs:\n",
+            )
+        });
+        let mut client = h2c_client(gateway.h2c).await;
+        call(&mut client, &[]).await;
+        let since = std::time::Instant::now();
+        let status = within(
+            STEP,
+            "held UnaryCall",
+            client.unary_call({
+                let mut r = Request::new(simple(8, 8));
+                r.metadata_mut()
+                    .insert(crate::backend::SLEEP_MS, "3000".parse().expect("metadata"));
+                r
+            }),
+        )
+        .await
+        .expect_err("the route times out first");
+        let took = since.elapsed();
+        println!("route timeout: {status:?} after {took:?}");
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_millis(2000), "{took:?}");
+        call(&mut client, &[]).await;
+        gateway.stop();
+    });
+}

@@ -150,8 +150,11 @@ impl ClientSide {
 /// Proxy state of one upstream connection.
 pub(super) struct UpstreamSide {
     pub(super) endpoint: usize,
-    /// Its endpoint left the configuration: no new streams; closes once the last one ends.
+    /// Its endpoint left the configuration, or it carried its life's streams: no new streams;
+    /// closes once the last one ends.
     pub(super) retired: bool,
+    /// Streams opened on it so far.
+    pub(super) opened: u32,
     /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
     pub(super) last_rx: Instant,
     pub(super) ping_sent: Option<Instant>,
@@ -169,6 +172,7 @@ impl UpstreamSide {
         UpstreamSide {
             endpoint,
             retired: false,
+            opened: 0,
             last_rx: now,
             ping_sent: None,
             streams: HashMap::new(),
@@ -241,6 +245,7 @@ fn open_upstream<'f>(
         },
     );
     shared.dirty.push(up);
+    shared.stream_opened(up);
     Some(up_stream)
 }
 

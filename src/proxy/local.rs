@@ -23,6 +23,8 @@ pub enum Reason {
     NoHealthyUpstream,
     /// The route's timeout passed before the response: 504 / gRPC 4 DEADLINE_EXCEEDED.
     Timeout,
+    /// The cluster's circuit breaker is open (too many streams in flight): 503 / gRPC 14.
+    Overflow,
     /// No upstream could take the stream (none healthy, all full, connect failed): 503 / gRPC 14.
     Unavailable,
     /// The upstream reset the stream, or its connection was lost (closed, or dead to PINGs), before
@@ -38,6 +40,7 @@ impl Reason {
             Reason::NoBackend => b"500",
             Reason::NoHealthyUpstream => b"503",
             Reason::Timeout => b"504",
+            Reason::Overflow => b"503",
             Reason::Unavailable => b"503",
             Reason::UpstreamFailed => b"502",
         }
@@ -50,6 +53,7 @@ impl Reason {
             Reason::NoBackend => (b"14", b"no backend for this route"),
             Reason::NoHealthyUpstream => (b"14", b"no healthy upstream"),
             Reason::Timeout => (b"4", b"upstream request timeout"),
+            Reason::Overflow => (b"14", b"upstream overflow"),
             Reason::UpstreamFailed => (b"14", b"upstream failed before answering"),
         }
     }
@@ -62,6 +66,7 @@ impl Reason {
             Reason::NoBackend => b"no backend for this route\n",
             Reason::NoHealthyUpstream => b"no healthy upstream\n",
             Reason::Timeout => b"upstream request timeout\n",
+            Reason::Overflow => b"upstream overflow\n",
             Reason::UpstreamFailed => b"upstream failed\n",
         }
     }

@@ -187,6 +187,22 @@ impl Shared {
                 pool.balancers[c].set_in_flight(i, u32::try_from(n).unwrap_or(u32::MAX));
             }
         }
+        if let Some(max) = cluster.limits.in_flight {
+            let open: usize = pool.conns[first..first + cluster.endpoints.len()]
+                .iter()
+                .flatten()
+                .filter_map(|&t| match self.conns.get(t) {
+                    Some(Some(Conn {
+                        kind: Kind::Upstream(side),
+                        ..
+                    })) => Some(side.streams.len()),
+                    _ => None,
+                })
+                .sum();
+            if open >= max {
+                return Err(Reason::Overflow);
+            }
+        }
         let picked = pool.balancers[c]
             .pick(&req)
             .ok_or(Reason::NoHealthyUpstream)?;
@@ -206,26 +222,37 @@ impl Shared {
     /// a connection to it is being opened (one is started here if none is, up to the cluster's
     /// per-endpoint bound), or all are full.
     pub(super) fn connection_for(&mut self, ep: usize) -> Option<Token> {
-        let mut opening = false;
+        let config = self.config.clone();
+        let (c, i) = self.upstream.locate(ep)?;
+        let cluster = proxy(&config)?.clusters.get(c)?;
+        let per_connection = cluster
+            .limits
+            .per_connection
+            .map_or(usize::MAX, |n| n as usize);
+        let (mut opening, mut live) = (false, 0);
         for &t in self.upstream.conns.get(ep)? {
-            let Some(Some(c)) = self.conns.get(t) else {
+            let Some(Some(Conn {
+                h2,
+                closing,
+                kind: Kind::Upstream(side),
+                ..
+            })) = self.conns.get(t)
+            else {
                 continue;
             };
-            let retired = matches!(&c.kind, Kind::Upstream(s) if s.retired);
-            if c.closing || retired {
+            if *closing || side.retired {
                 continue;
             }
-            if !c.h2.settings_acked() {
+            live += 1;
+            if !h2.settings_acked() {
                 opening = true;
-            } else if c.h2.can_open_stream() {
+            } else if h2.can_open_stream() && side.streams.len() < per_connection {
                 return Some(t);
             }
         }
         if !opening {
-            let config = self.config.clone();
-            let (c, i) = self.upstream.locate(ep)?;
-            let cluster = proxy(&config)?.clusters.get(c)?;
-            if self.upstream.conns[ep].len() < cluster.max_connections {
+            // Retired connections (draining) do not count against the bound.
+            if live < cluster.max_connections {
                 let deadline = self.now + cluster.connect_timeout;
                 self.open_upstream(ep, cluster.endpoints.get(i)?, deadline);
             }
@@ -246,6 +273,29 @@ impl Shared {
         self.upstream.conns[ep].push(token);
         self.upstream.connecting.push((token, deadline));
         self.io.push(IoRequest::Connect(token, endpoint.addr));
+    }
+
+    /// A stream was opened on upstream connection `up`: one that has carried its cluster's
+    /// `maxRequestsPerConnection` is drained (GOAWAY, no new streams, closed after the last).
+    pub(super) fn stream_opened(&mut self, up: Token) {
+        let config = self.config.clone();
+        let Some(Some(Conn {
+            h2,
+            kind: Kind::Upstream(side),
+            ..
+        })) = self.conns.get_mut(up)
+        else {
+            return;
+        };
+        side.opened = side.opened.saturating_add(1);
+        let life = self
+            .upstream
+            .locate(side.endpoint)
+            .and_then(|(c, _)| proxy(&config)?.clusters.get(c)?.limits.per_connection_life);
+        if life.is_some_and(|n| side.opened >= n) {
+            side.retired = true;
+            h2.go_away(ErrorCode::NO_ERROR, b"max requests per connection");
+        }
     }
 
     /// Upstream connection `token` to endpoint `ep` is gone; `failed` when it never answered.

@@ -49,6 +49,22 @@ pub struct UpstreamCluster {
     pub keepalive: (Duration, Duration),
     /// Passive health (DestinationRule `outlierDetection`); `None`: never eject.
     pub outlier: Option<Outlier>,
+    /// Circuit breaking (DestinationRule `connectionPool.http`).
+    pub limits: StreamLimits,
+}
+
+/// Bounds on the streams a worker sends to one cluster (`None`: no bound of its own).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamLimits {
+    /// Streams open at once on one upstream connection (`maxConcurrentStreams`; the upstream's
+    /// own SETTINGS limit applies too).
+    pub per_connection: Option<u32>,
+    /// Streams one connection carries in its life (`maxRequestsPerConnection`); then it is
+    /// drained and replaced.
+    pub per_connection_life: Option<u32>,
+    /// Streams open at once to the whole cluster from this worker (`http2MaxRequests` shared
+    /// out over the workers); more are answered 503 / gRPC 14 at once.
+    pub in_flight: Option<usize>,
 }
 
 /// When an endpoint is ejected for the answers it gives, and for how long.
@@ -100,6 +116,7 @@ impl Upstreams {
                 connect_timeout: Duration::from_secs(10),
                 keepalive: DEFAULT_KEEPALIVE,
                 outlier: None,
+                limits: StreamLimits::default(),
             }],
             listener_ports: Vec::new(),
             http_timeouts: Vec::new(),

@@ -79,6 +79,14 @@ pub fn run(config: &RuntimeConfig, shutdown: Arc<AtomicBool>) -> std::io::Result
     join(handles)
 }
 
+/// How many workers `requested` means: itself, or for 0 one per CPU this process may run on.
+pub fn worker_count(requested: usize) -> usize {
+    match requested {
+        0 => affinity::allowed_cpus().map_or(1, |c| c.len().max(1)),
+        n => n,
+    }
+}
+
 /// Starts the workers (binding every listener first, so a busy port fails here).
 pub fn spawn(
     config: &RuntimeConfig,
@@ -99,10 +107,7 @@ pub fn spawn_reloadable(
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<Vec<thread::JoinHandle<std::io::Result<()>>>> {
     let cpus = affinity::allowed_cpus().unwrap_or_default();
-    let workers = match config.workers {
-        0 => cpus.len().max(1),
-        n => n,
-    };
+    let workers = worker_count(config.workers);
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
         let listeners = config

@@ -25,7 +25,9 @@ use crate::config::model::{
 };
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
-use crate::proxy::upstreams::{DEFAULT_KEEPALIVE, Outlier, UpstreamCluster, Upstreams};
+use crate::proxy::upstreams::{
+    DEFAULT_KEEPALIVE, Outlier, StreamLimits, UpstreamCluster, Upstreams,
+};
 use crate::route::RouteTable;
 use crate::tls::client::{self, Identity};
 use crate::tls::server::{ServerCert, server_config_auth};
@@ -54,12 +56,19 @@ pub type Resolver = dyn Fn(&str, u16) -> Result<Vec<SocketAddr>, String> + Send 
 const FQDN_REFRESH: Duration = Duration::from_secs(30);
 
 /// Builds the plan; listeners bind on `bind` (e.g. `0.0.0.0`) at their configured ports.
+/// Cluster-wide limits are shared out as if for one worker.
 pub fn plan(config: &Config, bind: IpAddr) -> Result<Plan, String> {
-    plan_with(config, bind, &system_resolver)
+    plan_with(config, bind, 1, &system_resolver)
 }
 
-/// [`plan`] with names resolved by `resolve`.
-pub fn plan_with(config: &Config, bind: IpAddr, resolve: &Resolver) -> Result<Plan, String> {
+/// [`plan`] for `workers` workers (cluster-wide limits are shared out over them), with names
+/// resolved by `resolve`.
+pub fn plan_with(
+    config: &Config,
+    bind: IpAddr,
+    workers: usize,
+    resolve: &Resolver,
+) -> Result<Plan, String> {
     let table = RouteTable::build(&compile::table_spec(config)).map_err(|e| e.to_string())?;
     let mut describe = Vec::new();
 
@@ -146,7 +155,7 @@ pub fn plan_with(config: &Config, bind: IpAddr, resolve: &Resolver) -> Result<Pl
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let c = upstream_cluster(cluster, &site, backend_cert, resolve)
+        let c = upstream_cluster(cluster, &site, backend_cert, workers, resolve)
             .map_err(|e| format!("cluster {}: {e}", cluster.name()))?;
         describe.push(format!(
             "cluster {} ({}, {}): {}",
@@ -213,6 +222,7 @@ fn upstream_cluster(
     cluster: &Cluster,
     site: &Site,
     backend_cert: Option<&CertKeyPair>,
+    workers: usize,
     resolve: &Resolver,
 ) -> Result<UpstreamCluster, String> {
     let (compiled, addrs) = match &cluster.endpoints {
@@ -266,6 +276,13 @@ fn upstream_cluster(
         keepalive: pool
             .http2_keepalive
             .map_or(DEFAULT_KEEPALIVE, |k| (k.interval, k.timeout)),
+        limits: StreamLimits {
+            per_connection: pool.max_concurrent_streams,
+            per_connection_life: pool.max_requests_per_connection.filter(|&n| n > 0),
+            in_flight: pool
+                .http2_max_requests
+                .map(|n| (n as usize).div_ceil(workers.max(1))),
+        },
         outlier: cluster.policy.outlier_detection.as_ref().map(|o| Outlier {
             consecutive_5xx: o.consecutive_5xx_errors,
             consecutive_gateway: o.consecutive_gateway_errors,

@@ -40,6 +40,7 @@ pub struct Running {
     next_dns: Option<Instant>,
     dns_refresh: Option<std::time::Duration>,
     resolver: Arc<Resolver>,
+    workers: usize,
     handles: Vec<JoinHandle<std::io::Result<()>>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -63,7 +64,8 @@ pub fn start_with(
 ) -> Result<(Running, Vec<String>), String> {
     let stamp = stamp(paths);
     let config = config::load(paths).map_err(problems)?;
-    let plan = plan_with(&config, options.bind, &*resolver)?;
+    let workers = runtime::worker_count(options.workers);
+    let plan = plan_with(&config, options.bind, workers, &*resolver)?;
     let slot = Arc::new(ConfigSlot::new(plan.gateway.clone()));
     let handles = runtime::spawn_reloadable(
         &RuntimeConfig {
@@ -87,6 +89,7 @@ pub fn start_with(
         next_dns: plan.dns_refresh.map(|r| Instant::now() + r),
         dns_refresh: plan.dns_refresh,
         resolver,
+        workers,
         handles,
         shutdown,
     };
@@ -114,7 +117,7 @@ impl Running {
     pub fn reload(&mut self) -> Result<Vec<String>, String> {
         self.stamp = stamp(&self.paths);
         let config = config::load(&self.paths).map_err(problems)?;
-        let plan = plan_with(&config, self.bind, &*self.resolver)?;
+        let plan = plan_with(&config, self.bind, self.workers, &*self.resolver)?;
         if plan.listen != self.listen {
             return Err(format!(
                 "the listeners changed ({} -> {}); restart h2edge to apply that",
@@ -136,7 +139,7 @@ impl Running {
     /// resolve; the addresses in force stay.
     pub fn refresh_dns(&mut self) -> Result<Option<Vec<String>>, String> {
         self.next_dns = self.dns_refresh.map(|r| Instant::now() + r);
-        let plan = plan_with(&self.config, self.bind, &*self.resolver)?;
+        let plan = plan_with(&self.config, self.bind, self.workers, &*self.resolver)?;
         if plan.endpoints == self.endpoints {
             return Ok(None);
         }

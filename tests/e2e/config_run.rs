@@ -387,3 +387,44 @@ fn config_route_timeout_answers_deadline_exceeded() {
         gateway.stop();
     });
 }
+
+/// Circuit breaking: `maxRequestsPerConnection` drains and replaces upstream connections without a
+/// failed call; `http2MaxRequests` answers a stream over the limit UNAVAILABLE at once.
+#[test]
+fn config_connection_pool_limits() {
+    run(|bed| async move {
+        let gateway = bed.start_gateway_from_config(
+            "      simple: ROUND_ROBIN\n    connectionPool:\n      http:\n        maxRequestsPerConnection: 2\n        http2MaxRequests: 1",
+            &bed.backends,
+        );
+        let mut client = h2c_client(gateway.h2c).await;
+        // One at a time: every call succeeds while connections are recycled every 2 streams.
+        for _ in 0..20 {
+            call(&mut client, &[]).await;
+        }
+        // Two at once with room for one: the second is refused by the breaker, not queued.
+        let mut held = client.clone();
+        let first = tokio::spawn(async move {
+            let mut r = Request::new(simple(8, 8));
+            r.metadata_mut()
+                .insert(crate::backend::SLEEP_MS, "500".parse().expect("metadata"));
+            held.unary_call(r).await
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let status = within(
+            STEP,
+            "second UnaryCall",
+            client.unary_call(Request::new(simple(8, 8))),
+        )
+        .await
+        .expect_err("over http2MaxRequests");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("overflow"), "{status:?}");
+        within(STEP, "held UnaryCall", first)
+            .await
+            .expect("task")
+            .expect("the call within the limit succeeds");
+        call(&mut client, &[]).await;
+        gateway.stop();
+    });
+}

@@ -216,6 +216,15 @@ fn upstream_parts(conn: &mut Conn) -> Option<(&mut Connection, &mut UpstreamSide
     }
 }
 
+/// The client connection `client`, if it is in the table and runs the proxy.
+fn client_at(shared: &mut Shared, client: Token) -> Option<(&mut Connection, &mut ClientSide)> {
+    shared
+        .conns
+        .get_mut(client)?
+        .as_mut()
+        .and_then(client_parts)
+}
+
 /// The upstream connection `up`, if it is in the table.
 fn upstream_at(shared: &mut Shared, up: Token) -> Option<(&mut Connection, &mut UpstreamSide)> {
     shared.conns.get_mut(up)?.as_mut().and_then(upstream_parts)
@@ -255,12 +264,7 @@ fn open_upstream<'f>(
 pub(super) fn dispatch_waiting(shared: &mut Shared) {
     let mut i = 0;
     while let Some(&(client, stream_id, ep, since)) = shared.waiting.get(i) {
-        let queued = match shared
-            .conns
-            .get_mut(client)
-            .and_then(|c| c.as_mut())
-            .and_then(client_parts)
-        {
+        let queued = match client_at(shared, client) {
             Some((_, side)) => side
                 .streams
                 .get(&stream_id)
@@ -313,12 +317,7 @@ pub(super) fn has_deadline(
 /// cancelled, and the client gets 504 / gRPC 4 DEADLINE_EXCEEDED, or a reset if its response
 /// already started.
 pub(super) fn expire(shared: &mut Shared, client: Token, stream_id: u32, at: Instant) {
-    let Some((_, side)) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((_, side)) = client_at(shared, client) else {
         return;
     };
     // A stream that finished is gone (and ids are not reused on a connection; the instant guards
@@ -344,12 +343,7 @@ pub(super) fn expire(shared: &mut Shared, client: Token, stream_id: u32, at: Ins
             shared.dirty.push(up);
         }
     }
-    let Some((h2, side)) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((h2, side)) = client_at(shared, client) else {
         return;
     };
     if responded {
@@ -368,19 +362,11 @@ pub(super) fn rebalance_waiting(
     client: Token,
     stream_id: u32,
 ) -> Option<usize> {
-    let (_, side) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)?;
+    let (_, side) = client_at(shared, client)?;
     let (listener, peer) = (side.listener, side.peer);
     let head = side.streams.get_mut(&stream_id)?.queued.take()?;
     let chosen = shared.choose(&head, listener, peer);
-    let (_, side) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)?;
+    let (_, side) = client_at(shared, client)?;
     let link = side.streams.get_mut(&stream_id)?;
     link.queued = Some(head);
     match chosen {
@@ -394,12 +380,7 @@ pub(super) fn rebalance_waiting(
 
 /// A waiting stream that cannot be placed: answered locally for `reason`.
 pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32, reason: Reason) {
-    let Some((h2, side)) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((h2, side)) = client_at(shared, client) else {
         return;
     };
     if let Some(link) = side.streams.remove(&stream_id) {
@@ -412,12 +393,7 @@ pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32, r
 /// Opens the upstream stream of waiting client stream `stream_id` on connection `up` and sends
 /// what of its body waited with it.
 fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) {
-    let Some((_, side)) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((_, side)) = client_at(shared, client) else {
         return;
     };
     let Some(link) = side.streams.get_mut(&stream_id) else {
@@ -434,12 +410,7 @@ fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) 
     }
     let opened = open_upstream(shared, up, client, stream_id, grpc, head.iter(), end);
     let mut head = Some(head);
-    let Some((client_h2, side)) = shared
-        .conns
-        .get_mut(client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((client_h2, side)) = client_at(shared, client) else {
         return;
     };
     match opened {
@@ -801,13 +772,7 @@ impl<'a> UpstreamHandler<'a> {
     /// Ends the bridge for `up_stream`: both maps forget it.
     fn finish(&mut self, up_stream: u32) {
         if let Some(back) = self.side.streams.remove(&up_stream) {
-            if let Some((_, side)) = self
-                .shared
-                .conns
-                .get_mut(back.client)
-                .and_then(|c| c.as_mut())
-                .and_then(client_parts)
-            {
+            if let Some((_, side)) = client_at(self.shared, back.client) {
                 side.streams.remove(&back.client_stream);
             }
             self.shared.dirty.push(back.client);
@@ -963,12 +928,7 @@ fn replay(back: &Back, shared: &mut Shared) -> bool {
     if back.responded || shared.waiting.len() >= MAX_WAITING {
         return false;
     }
-    let Some((_, side)) = shared
-        .conns
-        .get_mut(back.client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((_, side)) = client_at(shared, back.client) else {
         return false;
     };
     let (listener, peer) = (side.listener, side.peer);
@@ -988,12 +948,7 @@ fn replay(back: &Back, shared: &mut Shared) -> bool {
     link.up = None;
     link.attempts += 1;
     let chosen = shared.choose(&r.head, listener, peer);
-    let Some((_, side)) = shared
-        .conns
-        .get_mut(back.client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((_, side)) = client_at(shared, back.client) else {
         return false;
     };
     let Some(link) = side.streams.get_mut(&back.client_stream) else {
@@ -1041,12 +996,7 @@ fn grpc_as_http(status: Option<&[u8]>) -> u16 {
 /// The upstream side of a stream failed: the client gets a local answer if its response has not
 /// started, a reset otherwise.
 fn settle_client(back: &Back, code: ErrorCode, shared: &mut Shared) {
-    let Some((h2, side)) = shared
-        .conns
-        .get_mut(back.client)
-        .and_then(|c| c.as_mut())
-        .and_then(client_parts)
-    else {
+    let Some((h2, side)) = client_at(shared, back.client) else {
         return;
     };
     side.streams.remove(&back.client_stream);
@@ -1090,12 +1040,7 @@ pub(super) fn upstream_after_recv(
             continue;
         };
         let (client, client_stream) = (back.client, back.client_stream);
-        let Some((client_h2, client_side)) = shared
-            .conns
-            .get_mut(client)
-            .and_then(|c| c.as_mut())
-            .and_then(client_parts)
-        else {
+        let Some((client_h2, client_side)) = client_at(shared, client) else {
             continue;
         };
         if let Some(link) = client_side.streams.get_mut(&client_stream) {

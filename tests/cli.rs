@@ -1,8 +1,13 @@
 //! The `h2edge check`, `route` and `run` subcommands, run as the built binary: output and exit
 //! status on the shipped examples and on broken configurations; `run` serving, reloading, stopping.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+#[path = "common/h2c_gateway.rs"]
+mod h2c_gateway;
+use h2c_gateway::h2c_config;
 
 fn h2edge<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_h2edge"))
@@ -312,42 +317,6 @@ fn usage_errors_exit_2() {
     }
 }
 
-/// An h2c Gateway on `port` routing everything to one endpoint on 127.0.0.1:`backend_port`.
-fn h2c_config(port: u16, backend_port: u16) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: cli}}
-spec:
-  gatewayClassName: h2edge
-  listeners: [{{name: h2c, port: {port}, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: all, namespace: cli}}
-spec:
-  parentRefs: [{{name: edge}}]
-  rules: [{{backendRefs: [{{name: up, port: 80}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: up, namespace: cli}}
-spec:
-  ports: [{{name: h2c, port: 80}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: up
-  namespace: cli
-  labels: {{kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{{name: h2c, port: {backend_port}}}]
-endpoints: [{{addresses: [\"127.0.0.1\"]}}]
-"
-    )
-}
-
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("address").port()
@@ -362,7 +331,11 @@ fn run_serves_reloads_and_stops_on_sigterm() {
     use std::time::Duration;
 
     let port = free_port();
-    let path = scratch("run", "gateway.yaml", &h2c_config(port, free_port()));
+    let path = scratch(
+        "run",
+        "gateway.yaml",
+        &h2c_config(port, SocketAddr::from(([127, 0, 0, 1], free_port()))),
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_h2edge"))
         .args(["run", "--bind", "127.0.0.1", "--workers", "1"])
         .arg(&path)
@@ -401,7 +374,11 @@ fn run_serves_reloads_and_stops_on_sigterm() {
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("the listener accepts");
 
     // A changed, valid file is taken up; a broken one is refused with its file and line.
-    std::fs::write(&path, h2c_config(port, free_port())).expect("rewrite");
+    std::fs::write(
+        &path,
+        h2c_config(port, SocketAddr::from(([127, 0, 0, 1], free_port()))),
+    )
+    .expect("rewrite");
     wait_for("configuration reloaded");
     std::fs::write(&path, "kind: Gateway\nspec: [\n").expect("break");
     let refused = wait_for("gateway.yaml:");

@@ -145,8 +145,9 @@ impl Shared {
         listener: usize,
         peer: SocketAddr,
     ) -> Result<Chosen, Reason> {
-        let config = self.config.clone();
-        let up = proxy(&config).ok_or(Reason::Unavailable)?;
+        // Fields are borrowed one by one (not the Arc cloned): a clone per stream would be an
+        // atomic write to a cache line every worker shares.
+        let up = proxy(&self.config).ok_or(Reason::Unavailable)?;
         let authority = fields
             .authority()
             .or_else(|| fields.get(b"host"))
@@ -222,9 +223,8 @@ impl Shared {
     /// a connection to it is being opened (one is started here if none is, up to the cluster's
     /// per-endpoint bound), or all are full.
     pub(super) fn connection_for(&mut self, ep: usize) -> Option<Token> {
-        let config = self.config.clone();
         let (c, i) = self.upstream.locate(ep)?;
-        let cluster = proxy(&config)?.clusters.get(c)?;
+        let cluster = proxy(&self.config)?.clusters.get(c)?;
         let per_connection = cluster
             .limits
             .per_connection
@@ -250,12 +250,11 @@ impl Shared {
                 return Some(t);
             }
         }
-        if !opening {
-            // Retired connections (draining) do not count against the bound.
-            if live < cluster.max_connections {
-                let deadline = self.now + cluster.connect_timeout;
-                self.open_upstream(ep, cluster.endpoints.get(i)?, deadline);
-            }
+        // Retired connections (draining) do not count against the bound.
+        if !opening && live < cluster.max_connections {
+            let deadline = self.now + cluster.connect_timeout;
+            let endpoint = cluster.endpoints.get(i)?.clone();
+            self.open_upstream(ep, &endpoint, deadline);
         }
         None
     }
@@ -278,7 +277,6 @@ impl Shared {
     /// A stream was opened on upstream connection `up`: one that has carried its cluster's
     /// `maxRequestsPerConnection` is drained (GOAWAY, no new streams, closed after the last).
     pub(super) fn stream_opened(&mut self, up: Token) {
-        let config = self.config.clone();
         let Some(Some(Conn {
             h2,
             kind: Kind::Upstream(side),
@@ -288,10 +286,13 @@ impl Shared {
             return;
         };
         side.opened = side.opened.saturating_add(1);
-        let life = self
-            .upstream
-            .locate(side.endpoint)
-            .and_then(|(c, _)| proxy(&config)?.clusters.get(c)?.limits.per_connection_life);
+        let life = self.upstream.locate(side.endpoint).and_then(|(c, _)| {
+            proxy(&self.config)?
+                .clusters
+                .get(c)?
+                .limits
+                .per_connection_life
+        });
         if life.is_some_and(|n| side.opened >= n) {
             side.retired = true;
             h2.go_away(ErrorCode::NO_ERROR, b"max requests per connection");
@@ -362,12 +363,11 @@ impl Shared {
     /// has its maximum share ejected. A success resets the counts.
     pub(super) fn record_answer(&mut self, ep: usize, status: u16) {
         let now = self.now;
-        let config = self.config.clone();
         let pool = &mut self.upstream;
         let Some((c, _)) = pool.locate(ep) else {
             return;
         };
-        let Some(o) = proxy(&config)
+        let Some(o) = proxy(&self.config)
             .and_then(|up| up.clusters.get(c))
             .and_then(|cl| cl.outlier)
         else {

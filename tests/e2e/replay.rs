@@ -18,6 +18,10 @@ use crate::client::TestClient;
 use crate::harness::{run, within};
 use crate::proto::Empty;
 
+#[path = "../common/h2c_gateway.rs"]
+mod h2c_gateway;
+use h2c_gateway::h2c_config;
+
 /// Requests the refusing upstream saw: (all, refused, served with a whole body).
 #[derive(Default)]
 struct Seen {
@@ -77,43 +81,6 @@ async fn refusing_upstream(seen: Arc<Seen>) -> SocketAddr {
         }
     });
     addr
-}
-
-fn h2c_config(port: u16, upstream: SocketAddr) -> String {
-    format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: replay}}
-spec:
-  gatewayClassName: h2edge
-  listeners: [{{name: h2c, port: {port}, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: all, namespace: replay}}
-spec:
-  parentRefs: [{{name: edge}}]
-  rules: [{{backendRefs: [{{name: up, port: 80}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: up, namespace: replay}}
-spec:
-  ports: [{{name: h2c, port: 80}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: up
-  namespace: replay
-  labels: {{kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{{name: h2c, port: {up_port}}}]
-endpoints: [{{addresses: ["{ip}"]}}]
-"#,
-        up_port = upstream.port(),
-        ip = upstream.ip(),
-    )
 }
 
 #[test]
@@ -183,9 +150,9 @@ fn dead_upstream_connection_is_found_by_ping_and_the_call_fails_fast() {
                 + r#"---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: up, namespace: replay}
+metadata: {name: up, namespace: test}
 spec:
-  host: up.replay.svc.cluster.local
+  host: up.test.svc.cluster.local
   trafficPolicy:
     connectionPool:
       http:

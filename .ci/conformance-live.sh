@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/debug/h2edge}
-tls_port=${TLS_PORT:-38443}
-h2c_port=${H2C_PORT:-38080}
+# Fixed ports below the kernel's ephemeral range (32768-60999): a port in that range can be held
+# by a client socket of an earlier run (connected or in TIME_WAIT), and the bind then fails.
+tls_port=${TLS_PORT:-18443}
+h2c_port=${H2C_PORT:-18080}
 log=$(mktemp)
 "$bin" demo --listen "127.0.0.1:$tls_port" --h2c-listen "127.0.0.1:$h2c_port" --workers 1 >"$log" 2>&1 &
 pid=$!

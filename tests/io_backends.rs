@@ -29,7 +29,7 @@ impl Sink for Echo {
     fn accepted(&mut self, _listener: usize, stream: TcpStream, _peer: SocketAddr) {
         self.accepted.push(stream);
     }
-    fn received(&mut self, token: Token, data: &[u8]) {
+    fn received(&mut self, token: Token, data: &mut [u8]) {
         self.backlog
             .entry(token)
             .or_default()

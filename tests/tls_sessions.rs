@@ -17,21 +17,35 @@ fn run(
     client: &mut ClientSession,
     server: &mut ServerSession,
 ) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    run_chunked(client, server, usize::MAX)
+}
+
+/// [`run`], delivering the bytes in pieces of at most `chunk` bytes, as a socket may (the sessions
+/// decrypt whole records in the receive buffer and keep only partial ones).
+fn run_chunked(
+    client: &mut ClientSession,
+    server: &mut ServerSession,
+    chunk: usize,
+) -> Result<(Vec<u8>, Vec<u8>), Failure> {
     let (mut to_client, mut to_server) = (Vec::new(), Vec::new());
     for _ in 0..20 {
-        let c_out = client.outgoing().to_vec();
+        let mut c_out = client.outgoing().to_vec();
         client.advance_outgoing(c_out.len());
-        let s_out = server.outgoing().to_vec();
+        let mut s_out = server.outgoing().to_vec();
         server.advance_outgoing(s_out.len());
         if c_out.is_empty() && s_out.is_empty() {
             break;
         }
-        server
-            .receive(&c_out, &mut |p| to_server.extend_from_slice(p))
-            .map_err(|e| ("server", e))?;
-        client
-            .receive(&s_out, &mut |p| to_client.extend_from_slice(p))
-            .map_err(|e| ("client", e))?;
+        for piece in c_out.chunks_mut(chunk) {
+            server
+                .receive(piece, &mut |p| to_server.extend_from_slice(p))
+                .map_err(|e| ("server", e))?;
+        }
+        for piece in s_out.chunks_mut(chunk) {
+            client
+                .receive(piece, &mut |p| to_client.extend_from_slice(p))
+                .map_err(|e| ("client", e))?;
+        }
     }
     Ok((to_client, to_server))
 }
@@ -89,6 +103,38 @@ fn handshake_alpn_and_data_both_ways() {
     let (to_client, to_server) = run(&mut c, &mut s).unwrap();
     assert_eq!(to_server, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert_eq!(to_client, big);
+}
+
+#[test]
+fn records_split_across_reads_are_reassembled() {
+    let ca = Ca::new("test ca").unwrap();
+    let server = server_config(
+        &[server_cert(
+            &ca.issue(&["gateway.test"]).unwrap(),
+            &["gateway.test"],
+        )],
+        None,
+    )
+    .unwrap();
+    let client = upstream(&ca, None, Identity::ServerName);
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    for chunk in [1, 5, 100, 4096, 16_389, 40_000] {
+        let mut s = ServerSession::server(server.clone()).unwrap();
+        let mut c = ClientSession::client(client.clone(), name("gateway.test")).unwrap();
+        run_chunked(&mut c, &mut s, chunk).unwrap();
+        assert!(!c.is_handshaking() && !s.is_handshaking(), "chunk {chunk}");
+        for _ in 0..2 {
+            assert!(c.send(&big).unwrap());
+            assert!(s.send(&big[..12_345]).unwrap());
+        }
+        let (to_client, to_server) = run_chunked(&mut c, &mut s, chunk).unwrap();
+        assert_eq!(to_server, [&big[..], &big[..]].concat(), "chunk {chunk}");
+        assert_eq!(
+            to_client,
+            [&big[..12_345], &big[..12_345]].concat(),
+            "chunk {chunk}"
+        );
+    }
 }
 
 #[test]
@@ -158,10 +204,10 @@ fn client_without_h2_gets_an_alert_not_a_hang() {
     let err = run(&mut c, &mut s).expect_err("handshake must fail");
     assert_eq!(err.0, "server", "{}", err.1);
     // The server queued an alert; the client learns of the failure from it at once.
-    let alert = s.outgoing().to_vec();
+    let mut alert = s.outgoing().to_vec();
     assert!(!alert.is_empty(), "the server must send an alert");
     let err = c
-        .receive(&alert, &mut |_| {})
+        .receive(&mut alert, &mut |_| {})
         .expect_err("client must fail");
     assert!(err.to_string().contains("NoApplicationProtocol"), "{err}");
 }

@@ -109,6 +109,7 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
         listeners: vec![Listener::Tls(backend_tls); BACKENDS],
         service: Service::Echo {
             names: (1..=BACKENDS).map(|i| format!("b{i}")).collect(),
+            counters: Vec::new(),
         },
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),

@@ -3,6 +3,9 @@
 //! ends; other requests get `hello from NAME` (or their body echoed, for POST). Every response names
 //! the backend in an `x-backend` header so users can see where each stream went.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
@@ -31,13 +34,16 @@ struct EchoStream {
 pub struct Echo {
     name: Vec<u8>,
     streams: Vec<EchoStream>,
+    /// Requests served, shared by the listener's connections (the load test's spread check).
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl Echo {
-    pub fn new(name: &str) -> Self {
+    pub fn new(name: &str, counter: Option<Arc<AtomicU64>>) -> Self {
         Echo {
             name: name.as_bytes().to_vec(),
             streams: Vec::new(),
+            counter,
         }
     }
 
@@ -101,6 +107,9 @@ impl Echo {
 
 impl Handler for Echo {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
+        if let Some(c) = &self.counter {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         let grpc = fields
             .get(b"content-type")
             .is_some_and(|ct| ct.starts_with(b"application/grpc"));

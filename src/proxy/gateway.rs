@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use rustls::pki_types::ServerName;
@@ -58,8 +59,12 @@ pub struct Endpoint {
 pub enum Service {
     /// Answers every request itself.
     Local,
-    /// The demo's echo backends; listener `i` answers as `names[i]`.
-    Echo { names: Vec<String> },
+    /// The demo's (and the load test's) echo backends; listener `i` answers as `names[i]` and counts
+    /// the requests it is sent in `counters[i]`, if there is one.
+    Echo {
+        names: Vec<String>,
+        counters: Vec<Arc<AtomicU64>>,
+    },
     /// Proxies every stream: routed by the table, balanced over the matched cluster.
     Proxy(Arc<Upstreams>),
 }
@@ -91,7 +96,8 @@ pub(super) enum Tls {
 }
 
 impl Tls {
-    fn receive(&mut self, data: &[u8], plain: &mut impl FnMut(&[u8])) -> Result<(), TlsError> {
+    /// `data` may be decrypted in place.
+    fn receive(&mut self, data: &mut [u8], plain: &mut impl FnMut(&[u8])) -> Result<(), TlsError> {
         match self {
             Tls::None => {
                 plain(data);
@@ -220,8 +226,9 @@ impl Gateway {
         };
         let app = match &config.service {
             Service::Local => App::Local(LocalReplies::new(Reason::Demo)),
-            Service::Echo { names } => App::Echo(Echo::new(
+            Service::Echo { names, counters } => App::Echo(Echo::new(
                 names.get(listener).map_or("backend", String::as_str),
+                counters.get(listener).cloned(),
             )),
             Service::Proxy(_) => App::Proxy(ClientSide::new(
                 peer,
@@ -246,8 +253,9 @@ impl Gateway {
         Some(token)
     }
 
-    /// Bytes arrived on `token`.
-    pub fn received(&mut self, token: Token, data: &[u8]) {
+    /// Bytes arrived on `token`. TLS connections decrypt them in place: `data`'s content is
+    /// unspecified afterwards.
+    pub fn received(&mut self, token: Token, data: &mut [u8]) {
         let Some(mut c) = self.shared.take(token) else {
             return;
         };
@@ -263,7 +271,7 @@ impl Gateway {
     }
 
     /// Decrypts (when TLS is on) and feeds plaintext to the connection and its application.
-    fn feed(&mut self, token: Token, c: &mut Conn, data: &[u8]) {
+    fn feed(&mut self, token: Token, c: &mut Conn, data: &mut [u8]) {
         let shared = &mut self.shared;
         let Conn {
             h2, tls, rx, kind, ..
@@ -292,14 +300,27 @@ impl Gateway {
             if not_h2 {
                 return;
             }
-            if rx.is_empty() {
-                let used = run_recv(h2, kind, token, shared, plain);
-                rx.extend_from_slice(&plain[used.min(plain.len())..]);
-            } else {
-                rx.extend_from_slice(plain);
-                let used = run_recv(h2, kind, token, shared, rx);
-                rx.drain(..used.min(rx.len()));
+            // Complete a frame that straddles two reads in `rx`, then take the rest of `plain` in
+            // place: only the straddling frame is copied.
+            let mut rest = plain;
+            while !rx.is_empty() {
+                let need = frame_missing(rx);
+                let take = need.min(rest.len());
+                rx.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                // Checks a header just completed, or handles the whole frame.
+                let used = run_recv(h2, kind, token, shared, rx).min(rx.len());
+                if used == rx.len() {
+                    rx.clear();
+                } else if used > 0 || take == 0 || rest.is_empty() {
+                    // Kept for later: a partial frame, or frames beyond the per-call budget.
+                    rx.drain(..used);
+                    rx.extend_from_slice(rest);
+                    return;
+                }
             }
+            let used = run_recv(h2, kind, token, shared, rest);
+            rx.extend_from_slice(&rest[used.min(rest.len())..]);
         });
         if data.is_empty() && !rx.is_empty() {
             // Backlog: frames left over from an earlier turn.
@@ -356,7 +377,7 @@ impl Gateway {
     /// Processes frames left over from the previous turn.
     pub fn run_backlog(&mut self) {
         for token in std::mem::take(&mut self.backlog) {
-            self.received(token, &[]);
+            self.received(token, &mut []);
         }
     }
 
@@ -655,6 +676,14 @@ impl Shared {
 }
 
 /// Whether `buf` starts with a complete frame.
+/// How many more bytes the frame at the front of `buf` needs to be whole (its header first).
+fn frame_missing(buf: &[u8]) -> usize {
+    match crate::h2::frame::Head::parse(buf) {
+        Some(head) => (crate::h2::frame::HEAD_LEN + head.len as usize).saturating_sub(buf.len()),
+        None => crate::h2::frame::HEAD_LEN.saturating_sub(buf.len()),
+    }
+}
+
 fn has_whole_frame(buf: &[u8]) -> bool {
     match crate::h2::frame::Head::parse(buf) {
         Some(head) => buf.len() >= crate::h2::frame::HEAD_LEN + head.len as usize,

@@ -77,7 +77,7 @@ impl Epoll {
                     sink.closed(token, None);
                     return;
                 }
-                Ok(n) => sink.received(token, &self.scratch[..n]),
+                Ok(n) => sink.received(token, &mut self.scratch[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {

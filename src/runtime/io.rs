@@ -15,8 +15,9 @@ pub trait Sink {
     /// Listener number `listener` (in the order of [`Backend::listen`] calls) accepted a connection;
     /// the worker registers it (or drops it).
     fn accepted(&mut self, listener: usize, stream: TcpStream, peer: SocketAddr);
-    /// Bytes arrived on `token`.
-    fn received(&mut self, token: Token, data: &[u8]);
+    /// Bytes arrived on `token`. The buffer is the backend's, lent mutably so that TLS can decrypt
+    /// in place; its content is unspecified afterwards.
+    fn received(&mut self, token: Token, data: &mut [u8]);
     /// A connection started with [`Backend::connect`] is established (receiving has started), or
     /// failed (the backend has forgotten the token).
     fn connected(&mut self, token: Token, result: io::Result<()>);

@@ -123,11 +123,13 @@ impl BufRing {
         Ok(buf_ring)
     }
 
-    fn buffer(&self, bid: u16, len: usize) -> &[u8] {
+    fn buffer(&mut self, bid: u16, len: usize) -> &mut [u8] {
         let bid = usize::from(bid % BUF_COUNT);
         // SAFETY: the buffer lies inside `memory`; the kernel finished writing it (its completion
-        // arrived) and does not reuse it until we push it back.
-        unsafe { std::slice::from_raw_parts(self.memory.add(bid * BUF_SIZE), len.min(BUF_SIZE)) }
+        // arrived) and does not reuse it until we push it back; `&mut self` keeps it unaliased.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.memory.add(bid * BUF_SIZE), len.min(BUF_SIZE))
+        }
     }
 
     /// Hands buffer `bid` back to the kernel (visible after `publish`).

@@ -147,7 +147,7 @@ impl Sink for State {
         self.accepted.push((listener, stream, peer));
     }
 
-    fn received(&mut self, token: Token, data: &[u8]) {
+    fn received(&mut self, token: Token, data: &mut [u8]) {
         self.gateway.received(token, data);
     }
 

@@ -1,9 +1,11 @@
 //! The TLS record pump over rustls's unbuffered API, for either side of a connection.
 //!
-//! Ciphertext from the socket is appended to `incoming`; decrypted application data is handed to a
-//! callback record by record; plaintext to send is encrypted straight into `outgoing`, which the I/O
-//! shell writes and then advances. Handshake records go into `outgoing` in order, so one FIFO
-//! carries everything for the socket.
+//! Ciphertext from the socket is decrypted in the receive buffer itself when no partial record is
+//! pending (only an incomplete record's bytes are kept, in `incoming`); decrypted application data
+//! is handed to a callback record by record; plaintext to send is encrypted straight into
+//! `outgoing`, which the I/O shell writes and then advances. Handshake records go into `outgoing` in
+//! order, so one FIFO carries everything for the socket. `outgoing` keeps its initialised length
+//! between uses, so encrypting into it does not zero the room first each time.
 //!
 //! Note: rustls 0.23's unbuffered API still copies each decrypted record out of the receive buffer
 //! (its `ReadTraffic` keeps in-place decryption "for the future"); encryption does go straight into
@@ -73,10 +75,13 @@ impl std::error::Error for TlsError {}
 
 pub struct TlsSession<C: Side> {
     conn: C,
+    /// Ciphertext of an incomplete record (and, during the handshake, of records rustls has not
+    /// discarded yet), waiting for the rest.
     incoming: Vec<u8>,
+    /// `outgoing[written..filled]` waits for the socket; the rest is initialised spare room.
     outgoing: Vec<u8>,
-    /// Bytes at the front of `outgoing` already written to the socket.
     written: usize,
+    filled: usize,
     failed: bool,
     peer_closed: bool,
 }
@@ -107,11 +112,12 @@ impl<C: Side> TlsSession<C> {
             incoming: Vec::new(),
             outgoing: Vec::new(),
             written: 0,
+            filled: 0,
             failed: false,
             peer_closed: false,
         };
         // A client's ClientHello is ready at once.
-        let _ = session.pump(&mut |_| {});
+        let _ = session.pump(&mut [], &mut |_| {});
         session
     }
 
@@ -131,22 +137,23 @@ impl<C: Side> TlsSession<C> {
 
     /// Ciphertext ready for the socket.
     pub fn outgoing(&self) -> &[u8] {
-        &self.outgoing[self.written..]
+        &self.outgoing[self.written..self.filled]
     }
 
     /// `n` bytes of [`TlsSession::outgoing`] were written.
     pub fn advance_outgoing(&mut self, n: usize) {
-        self.written = (self.written + n).min(self.outgoing.len());
-        if self.written == self.outgoing.len() {
-            self.outgoing.clear();
+        self.written = (self.written + n).min(self.filled);
+        if self.written == self.filled {
             self.written = 0;
+            self.filled = 0;
         }
     }
 
     /// Takes ciphertext from the socket and hands each decrypted application record to `plaintext`.
+    /// `data` is decrypted in place: its content is unspecified afterwards.
     pub fn receive(
         &mut self,
-        data: &[u8],
+        data: &mut [u8],
         plaintext: &mut impl FnMut(&[u8]),
     ) -> Result<(), TlsError> {
         if self.failed {
@@ -154,31 +161,54 @@ impl<C: Side> TlsSession<C> {
                 "session already failed".into(),
             )));
         }
-        self.incoming.extend_from_slice(data);
-        self.pump(plaintext)
+        if self.incoming.is_empty() {
+            let (used, result) = self.pump(data, plaintext);
+            self.incoming.extend_from_slice(&data[used..]);
+            return result;
+        }
+        let mut incoming = std::mem::take(&mut self.incoming);
+        incoming.extend_from_slice(data);
+        let (used, result) = self.pump(&mut incoming, plaintext);
+        incoming.drain(..used);
+        self.incoming = incoming;
+        result
     }
 
-    /// Processes buffered records until rustls needs more input or has nothing left to say.
-    fn pump(&mut self, plaintext: &mut impl FnMut(&[u8])) -> Result<(), TlsError> {
+    /// Processes the records in `buf` until rustls needs more input or has nothing left to say;
+    /// returns how many bytes of `buf` it is done with (the rest must be offered again, in front of
+    /// what arrives next).
+    fn pump(
+        &mut self,
+        buf: &mut [u8],
+        plaintext: &mut impl FnMut(&[u8]),
+    ) -> (usize, Result<(), TlsError>) {
+        let mut used = 0;
         loop {
-            let UnbufferedStatus { mut discard, state } = self.conn.process(&mut self.incoming);
+            let UnbufferedStatus { mut discard, state } = self.conn.process(&mut buf[used..]);
             let progress = match state {
                 Err(e) => {
                     self.failed = true;
-                    self.incoming.drain(..discard.min(self.incoming.len()));
-                    self.flush_alert();
-                    return Err(TlsError(e));
+                    used += discard.min(buf.len() - used);
+                    self.flush_alert(&mut buf[used..]);
+                    return (used, Err(TlsError(e)));
                 }
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => {
                     while let Some(record) = traffic.next_record() {
-                        let record = record.map_err(TlsError)?;
-                        discard += record.discard;
-                        plaintext(record.payload);
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                plaintext(record.payload);
+                            }
+                            Err(e) => return (used + discard, Err(TlsError(e))),
+                        }
                     }
                     true
                 }
                 Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    encode_into(&mut self.outgoing, |buf| encode.encode(buf)).map_err(TlsError)?;
+                    let out = (&mut self.outgoing, &mut self.filled);
+                    if let Err(e) = encode_into(out, |b| encode.encode(b)) {
+                        return (used + discard, Err(TlsError(e)));
+                    }
                     true
                 }
                 // Everything encoded is already queued in `outgoing`, in order.
@@ -194,21 +224,23 @@ impl<C: Side> TlsSession<C> {
                 // (ReadEarlyData cannot happen: early data is never enabled.)
                 Ok(_) => false,
             };
-            self.incoming.drain(..discard.min(self.incoming.len()));
+            used += discard.min(buf.len() - used);
             if !progress {
-                return Ok(());
+                return (used, Ok(()));
             }
         }
     }
 
     /// After a failure rustls may still have an alert queued: put it on the wire.
-    fn flush_alert(&mut self) {
+    fn flush_alert(&mut self, buf: &mut [u8]) {
         for _ in 0..4 {
             // The same buffer as before: rustls's deframer keeps positions into it.
-            let status = self.conn.process(&mut self.incoming);
+            let status = self.conn.process(buf);
             match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    if encode_into(&mut self.outgoing, |buf| encode.encode(buf)).is_err() {
+                    if encode_into((&mut self.outgoing, &mut self.filled), |b| encode.encode(b))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -235,23 +267,25 @@ impl<C: Side> TlsSession<C> {
                 }
                 Ok(ConnectionState::WriteTraffic(mut traffic)) => {
                     let records = plain.len().div_ceil(MAX_RECORD).max(1);
-                    let start = self.outgoing.len();
-                    self.outgoing
-                        .resize(start + plain.len() + records * RECORD_OVERHEAD, 0);
-                    match traffic.encrypt(plain, &mut self.outgoing[start..]) {
+                    let room = reserve(
+                        &mut self.outgoing,
+                        self.filled,
+                        plain.len() + records * RECORD_OVERHEAD,
+                    );
+                    match traffic.encrypt(plain, room) {
                         Ok(n) => {
-                            self.outgoing.truncate(start + n);
+                            self.filled += n;
                             Some(true)
                         }
                         Err(EncryptError::InsufficientSize(_) | EncryptError::EncryptExhausted) => {
-                            self.outgoing.truncate(start);
                             self.failed = true;
                             return Err(TlsError(rustls::Error::EncryptError));
                         }
                     }
                 }
                 Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    encode_into(&mut self.outgoing, |buf| encode.encode(buf)).map_err(TlsError)?;
+                    encode_into((&mut self.outgoing, &mut self.filled), |b| encode.encode(b))
+                        .map_err(TlsError)?;
                     None
                 }
                 Ok(ConnectionState::TransmitTlsData(transmit)) => {
@@ -274,35 +308,35 @@ impl<C: Side> TlsSession<C> {
         }
         let status = self.conn.process(&mut self.incoming);
         if let Ok(ConnectionState::WriteTraffic(mut traffic)) = status.state {
-            let start = self.outgoing.len();
-            self.outgoing.resize(start + RECORD_OVERHEAD, 0);
-            let n = traffic
-                .queue_close_notify(&mut self.outgoing[start..])
-                .unwrap_or(0);
-            self.outgoing.truncate(start + n);
+            let room = reserve(&mut self.outgoing, self.filled, RECORD_OVERHEAD);
+            self.filled += traffic.queue_close_notify(room).unwrap_or(0);
         }
     }
 }
 
-/// Appends one encoded handshake record to `out`, growing it to the size rustls asks for.
+/// At least `n` bytes of room after `out[..filled]`, growing (and zeroing) only what was never
+/// used before.
+fn reserve(out: &mut Vec<u8>, filled: usize, n: usize) -> &mut [u8] {
+    if out.len() < filled + n {
+        out.resize(filled + n, 0);
+    }
+    &mut out[filled..]
+}
+
+/// Appends one encoded handshake record to `out.0[..out.1]`, growing it to the size rustls asks for.
 fn encode_into(
-    out: &mut Vec<u8>,
+    (out, filled): (&mut Vec<u8>, &mut usize),
     mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
 ) -> Result<(), rustls::Error> {
-    let start = out.len();
     let mut room = 4096;
     loop {
-        out.resize(start + room, 0);
-        match encode(&mut out[start..]) {
+        match encode(reserve(out, *filled, room)) {
             Ok(n) => {
-                out.truncate(start + n);
+                *filled += n;
                 return Ok(());
             }
             Err(EncodeError::InsufficientSize(e)) => room = e.required_size,
-            Err(EncodeError::AlreadyEncoded) => {
-                out.truncate(start);
-                return Ok(());
-            }
+            Err(EncodeError::AlreadyEncoded) => return Ok(()),
         }
     }
 }

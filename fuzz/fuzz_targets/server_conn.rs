@@ -91,6 +91,7 @@ fn tiny_config() -> Config {
             max_pending_control_frames: 4,
             max_empty_frames: 3,
             max_frames_per_recv: 4,
+            max_buffered_output: 4096,
         },
     }
 }

@@ -14,8 +14,6 @@
 //! each stream is reached through [`Shared`]; work that needs the busy connection itself (giving
 //! back window, answering locally) is queued and done in `*_after_recv`.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -23,6 +21,7 @@ use super::gateway::{App, Conn, Kind, Shared, Token};
 use super::headers;
 use super::local::{LocalReplies, Reason};
 use super::pool::Chosen;
+use super::stream_map::StreamMap;
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
@@ -116,17 +115,16 @@ pub(super) struct ClientSide {
     tls: bool,
     /// The gateway listener the connection arrived on.
     listener: usize,
-    streams: HashMap<u32, Link>,
+    streams: StreamMap<Link>,
     local: LocalReplies,
     /// Client window to give back once the connection is free: (stream, bytes).
     released: Vec<(u32, usize)>,
     /// Streams whose response waits on this client connection's send window (0: all).
-    drain: Vec<u32>,
+    pub(super) drain: Vec<u32>,
     /// Rotates which stream goes first when the whole connection's window opens.
     turn: usize,
-    /// Scratch for the `x-forwarded-for` and `x-request-id` values.
+    /// Scratch for the `x-forwarded-for` value.
     forwarded_for: Vec<u8>,
-    request_id: Vec<u8>,
 }
 
 impl ClientSide {
@@ -136,13 +134,12 @@ impl ClientSide {
             peer_ip: peer.ip().to_string().into_bytes(),
             tls,
             listener,
-            streams: HashMap::new(),
+            streams: StreamMap::default(),
             local: LocalReplies::new(Reason::Unavailable),
             released: Vec::new(),
             drain: Vec::new(),
             turn: 0,
             forwarded_for: Vec::new(),
-            request_id: Vec::new(),
         }
     }
 }
@@ -158,11 +155,11 @@ pub(super) struct UpstreamSide {
     /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
     pub(super) last_rx: Instant,
     pub(super) ping_sent: Option<Instant>,
-    pub(super) streams: HashMap<u32, Back>,
+    pub(super) streams: StreamMap<Back>,
     /// Upstream window to give back once the connection is free: (stream, bytes).
     released: Vec<(u32, usize)>,
     /// Streams whose request body waits on this upstream connection's send window (0: all).
-    drain: Vec<u32>,
+    pub(super) drain: Vec<u32>,
     /// Rotates which stream goes first when the whole connection's window opens.
     turn: usize,
 }
@@ -175,7 +172,7 @@ impl UpstreamSide {
             opened: 0,
             last_rx: now,
             ping_sent: None,
-            streams: HashMap::new(),
+            streams: StreamMap::default(),
             released: Vec::new(),
             drain: Vec::new(),
             turn: 0,
@@ -483,17 +480,12 @@ impl Handler for ClientHandler<'_> {
             (b"x-request-id", b""),
         ];
         let mut n_extra = 2;
+        let request_id;
         if fields.get(b"x-request-id").is_none() {
             self.shared.request_ids += 1;
-            side.request_id.clear();
-            let _ = write!(
-                side.request_id,
-                "{:08x}{:08x}{:016x}",
-                std::process::id(),
-                self.token,
-                self.shared.request_ids
-            );
-            extra[2].1 = &side.request_id;
+            request_id =
+                headers::request_id(self.shared.pid, self.token as u32, self.shared.request_ids);
+            extra[2].1 = &request_id;
             n_extra = 3;
         }
         let mut head = self.shared.spare_heads.pop().unwrap_or_default();

@@ -167,6 +167,8 @@ pub(super) struct Shared {
     pub(super) now: Instant,
     /// Per-worker counter for `x-request-id`.
     pub(super) request_ids: u64,
+    /// The process id, for `x-request-id` (read once: `getpid` is a system call).
+    pub(super) pid: u32,
     /// Route timeouts of client streams: (deadline, client, stream id), earliest first. Entries of
     /// streams that finished stay until due or pruned (see `Gateway::tend_upstreams`).
     pub(super) deadlines: BinaryHeap<Reverse<(Instant, Token, u32)>>,
@@ -201,6 +203,7 @@ impl Gateway {
                 upstream,
                 now,
                 request_ids: 0,
+                pid: std::process::id(),
                 waiting: VecDeque::new(),
                 deadlines: BinaryHeap::new(),
                 prune_deadlines_at: MIN_DEADLINE_PRUNE,
@@ -485,10 +488,15 @@ impl Gateway {
             }
         }
         let plain = c.h2.pending_output();
+        // Ciphertext is bounded like the plaintext: once the socket lags, DATA waits in the h2
+        // buffer, whose limit holds the streams back.
+        let room = |s: &[u8]| s.len() < c.h2.max_buffered_output();
         let sent = match &mut c.tls {
             Tls::None => return c.h2.pending_output(),
-            Tls::Server(s) if !plain.is_empty() && !c.closing => s.send(plain),
-            Tls::Client(s) if !plain.is_empty() => s.send(plain),
+            Tls::Server(s) if !plain.is_empty() && !c.closing && room(s.outgoing()) => {
+                s.send(plain)
+            }
+            Tls::Client(s) if !plain.is_empty() && room(s.outgoing()) => s.send(plain),
             _ => Ok(false),
         };
         match sent {
@@ -523,6 +531,18 @@ impl Gateway {
             Tls::None => c.h2.advance_output(n),
             Tls::Server(s) => s.advance_outgoing(n),
             Tls::Client(s) => s.advance_outgoing(n),
+        }
+        if c.h2.take_output_room() {
+            // Streams held back by the output limit: offer their data again on the next turn.
+            match &mut c.kind {
+                Kind::Client {
+                    app: App::Proxy(side),
+                    ..
+                } => side.drain.push(0),
+                Kind::Upstream(side) => side.drain.push(0),
+                Kind::Client { .. } => {}
+            }
+            self.backlog.push(token);
         }
     }
 

@@ -46,6 +46,31 @@ pub fn forwarded_for(existing: Option<&[u8]>, client_ip: &[u8], out: &mut Vec<u8
     out.extend_from_slice(client_ip);
 }
 
+/// Length of a minted `x-request-id`.
+pub const REQUEST_ID_LEN: usize = 32;
+
+/// A minted `x-request-id`: the process id, the connection token and the worker's request counter
+/// as 8 + 8 + 16 lower-case hex digits (only the token's low 32 bits: it indexes a connection
+/// table). Written by hand: `write!` with zero padding costs about ten times as much per request.
+pub fn request_id(pid: u32, token: u32, n: u64) -> [u8; REQUEST_ID_LEN] {
+    let mut id = [0; REQUEST_ID_LEN];
+    let (head, counter) = id.split_at_mut(16);
+    let (pid_hex, token_hex) = head.split_at_mut(8);
+    hex(u64::from(pid), pid_hex);
+    hex(u64::from(token), token_hex);
+    hex(n, counter);
+    id
+}
+
+/// Writes the low `out.len()` hex digits of `v` into `out`, most significant first.
+fn hex(mut v: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in out.iter_mut().rev() {
+        *b = DIGITS[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +98,18 @@ mod tests {
         assert_eq!(out, b"10.0.0.1, 127.0.0.1");
         forwarded_for(None, b"::1", &mut out);
         assert_eq!(out, b"::1");
+    }
+
+    #[test]
+    fn request_id_matches_the_padded_hex_format() {
+        for (pid, token, n) in [
+            (0, 0, 0),
+            (4242, 7, 1),
+            (u32::MAX, u32::MAX, u64::MAX),
+            (0x1234_5678, 0x9abc_def0, 0x0fed_cba9_8765_4321),
+        ] {
+            let want = format!("{pid:08x}{token:08x}{n:016x}");
+            assert_eq!(request_id(pid, token, n), want.as_bytes());
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! - `pool`: which endpoint takes a stream (route table, balancer), connections per endpoint, and
 //!   endpoint connect health with backoff.
 //! - [`upstreams`]: the route table and clusters a configuration gives every worker.
+//! - `stream_map`: the bridge's maps by stream id, with a cheap keyed hash.
 
 mod bridge;
 pub mod echo;
@@ -17,4 +18,5 @@ pub mod gateway;
 pub mod headers;
 pub mod local;
 mod pool;
+mod stream_map;
 pub mod upstreams;

@@ -670,7 +670,8 @@ impl RouteTable {
         let l = &self.listeners[li];
         let path = req.path_only();
         let segment = first_segment(path);
-        if req.is_grpc() && !self.grpc_rules.is_empty() {
+        // The content-type lookup scans the headers: only when some GRPCRoute could match.
+        if !self.grpc_rules.is_empty() && req.is_grpc() {
             let parts = split_grpc_stripped(path);
             if let Some(c) = l.grpc.find(host, segment, |c| {
                 self.grpc_rules[c.rule as usize].matches[c.m as usize].is_match(req, parts)

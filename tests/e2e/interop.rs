@@ -291,3 +291,43 @@ fn h2c_listener() {
         assert_eq!(response.into_inner(), Empty {});
     });
 }
+
+/// Large responses to a client that stops reading for a while: the gateway holds the data back at
+/// its per-connection output limit (and the backends through flow control), then delivers every
+/// byte once the client reads again, on every stream.
+#[test]
+fn slow_reader_gets_every_byte() {
+    run(|bed| async move {
+        let client = bed.client().await;
+        let sizes = vec![128 << 10; 48];
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let mut client = client.clone();
+            let request = output_request(&sizes, 0);
+            calls.push(tokio::spawn(async move {
+                let response = within(
+                    STEP,
+                    "StreamingOutputCall",
+                    client.streaming_output_call(Request::new(request)),
+                )
+                .await
+                .expect("StreamingOutputCall");
+                let mut inbound = response.into_inner();
+                // Not reading: the gateway's buffers toward this client fill up.
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let mut got = Vec::new();
+                while let Some(message) = within(STEP, "a streamed response", inbound.message())
+                    .await
+                    .expect("a streamed response")
+                {
+                    got.push(body_len(&message.payload));
+                }
+                got
+            }));
+        }
+        for call in calls {
+            let got = call.await.expect("the call's task");
+            assert_eq!(got, sizes, "every message, whole and in order");
+        }
+    });
+}

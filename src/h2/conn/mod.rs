@@ -103,6 +103,12 @@ pub struct Limits {
     /// Frames handled per `recv` call; the rest waits for the next loop turn so one peer cannot
     /// starve the others on its core.
     pub max_frames_per_recv: u32,
+    /// DATA the connection queues for the peer beyond what the writer has taken: [`send_data`]
+    /// takes no more than this allows, even when the peer's window is larger, so a slow reader
+    /// costs this much memory and the sender upstream is held back by flow control instead.
+    ///
+    /// [`send_data`]: Connection::send_data
+    pub max_buffered_output: usize,
 }
 
 impl Default for Config {
@@ -130,6 +136,7 @@ impl Default for Limits {
             max_pending_control_frames: 1000,
             max_empty_frames: 100,
             max_frames_per_recv: 512,
+            max_buffered_output: 256 << 10,
         }
     }
 }
@@ -203,6 +210,9 @@ pub struct Connection {
     /// The send buffer: `out[out_pos..]` is pending.
     out: Vec<u8>,
     out_pos: usize,
+    /// `send_data` took less than offered because of `max_buffered_output` (see
+    /// [`Connection::take_output_room`]).
+    output_full: bool,
     /// Bytes taken by the writer since the start (absolute output positions).
     out_taken: u64,
     control: limits::ControlQueue,
@@ -259,6 +269,7 @@ impl Connection {
             closed: false,
             out,
             out_pos: 0,
+            output_full: false,
             out_taken: 0,
             control: limits::ControlQueue::default(),
             decoder: Decoder::new(hpack::DEFAULT_TABLE_SIZE),
@@ -309,6 +320,22 @@ impl Connection {
         }
         pos += self.recv_frames(input.get(pos..).unwrap_or(&[]), handler);
         if self.closed { input.len() } else { pos }
+    }
+
+    /// True once after [`Connection::send_data`] was held back by `max_buffered_output` and the
+    /// pending output has since fallen to half of it: the time to offer the held-back data again.
+    pub fn take_output_room(&mut self) -> bool {
+        let low = self.config.limits.max_buffered_output / 2;
+        if self.output_full && self.out.len() - self.out_pos <= low {
+            self.output_full = false;
+            return true;
+        }
+        false
+    }
+
+    /// The `max_buffered_output` limit (the I/O shell applies it to its own buffers too).
+    pub fn max_buffered_output(&self) -> usize {
+        self.config.limits.max_buffered_output
     }
 
     /// Bytes ready to be written to the peer.
@@ -448,10 +475,16 @@ impl Connection {
         if !s.can_send() || !s.sent_head_done {
             return Err(SendError::StreamClosed);
         }
+        let room =
+            (self.config.limits.max_buffered_output).saturating_sub(self.out.len() - self.out_pos);
         let n = data
             .len()
             .min(s.send.available())
             .min(self.send_window.available());
+        if room < n {
+            self.output_full = true;
+        }
+        let n = n.min(room);
         s.send.consume(n);
         self.send_window.consume(n);
         let end = end_stream && n == data.len();

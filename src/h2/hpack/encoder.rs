@@ -5,6 +5,9 @@
 //! - sensitive fields (`never_index`, `authorization`, `proxy-authorization`, short `cookie`s, RFC
 //!   7541 §7.1.3): a never-indexed literal (§6.2.3);
 //! - fields whose entry would take more than 3/4 of the table: a literal without indexing (§6.2.2);
+//! - fields whose value is new on every request (`x-request-id`, trace ids): a literal without
+//!   indexing once their name is in a table (§6.2.2); an entry could never be used again and would
+//!   only evict ones that are;
 //! - anything else: a literal with incremental indexing (§6.2.1).
 //!
 //! Names are indexed whenever the static or dynamic table has them. Strings are Huffman-coded when
@@ -101,7 +104,9 @@ impl Encoder {
         let entry_size = 32 + name.len() + value.len();
         let (flags, prefix, index) = if sensitive {
             (0x10, 4, false)
-        } else if entry_size.saturating_mul(4) > self.table.capacity().saturating_mul(3) {
+        } else if entry_size.saturating_mul(4) > self.table.capacity().saturating_mul(3)
+            || (name_index.is_some() && is_unique_per_request(name))
+        {
             (0x00, 4, false)
         } else {
             (0x40, 6, true)
@@ -276,6 +281,16 @@ fn is_sensitive(name: &[u8], value: &[u8]) -> bool {
         b"cookie" => value.len() < SHORT_COOKIE,
         _ => false,
     }
+}
+
+/// Fields whose value differs on every request. The first one is still indexed when its name is in
+/// no table, so that the later ones can refer to the name.
+#[inline]
+fn is_unique_per_request(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"x-request-id" | b"traceparent" | b"x-b3-traceid" | b"x-b3-spanid" | b"b3"
+    )
 }
 
 /// Writes a string literal (§5.2), Huffman-coded when that is shorter.

@@ -261,6 +261,42 @@ fn flow_control_blocks_and_unblocks() {
 }
 
 #[test]
+fn buffered_output_limit_holds_data_back_until_written() {
+    let cc = Config {
+        limits: Limits {
+            max_buffered_output: 1000,
+            ..Config::default().limits
+        },
+        ..Config::default()
+    };
+    let mut p = Pair::new(&cc, &Config::default());
+    let id = p.c.open_stream(REQ, false).unwrap();
+    let queued = p.c.pending_output().len();
+    // The peer's window is 1 MiB, but only the room left under the limit is taken.
+    let n = p.c.send_data(id, &[1; 5000], false).unwrap();
+    assert_eq!(n, 1000 - queued);
+    assert_eq!(p.c.send_data(id, &[1; 10], false), Ok(0));
+    assert!(!p.c.take_output_room(), "nothing was written yet");
+    let out = p.c.pending_output().to_vec();
+    p.c.advance_output(out.len());
+    assert_eq!(p.s.recv(&out, p.now, &mut p.sh), out.len());
+    assert!(p.c.take_output_room(), "written: room again");
+    assert!(!p.c.take_output_room(), "reported once");
+    assert_eq!(p.c.send_data(id, &[2; 600], true), Ok(600));
+    assert!(!p.c.take_output_room(), "not held back this time");
+    p.pump();
+    let data: usize =
+        p.sh.take_main()
+            .iter()
+            .map(|e| match e {
+                Ev::Data(_, d, _) => d.len(),
+                _ => 0,
+            })
+            .sum();
+    assert_eq!(data, n + 600);
+}
+
+#[test]
 fn connection_window_is_shared_and_replenished() {
     let cc = Config {
         connection_window_size: 65_535,

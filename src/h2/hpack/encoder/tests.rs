@@ -309,9 +309,10 @@ fn warm_encoder_buffers_stop_growing() {
     let mut rng = Rng(7);
     let block = |e: &mut Encoder, rng: &mut Rng, out: &mut Vec<u8>| {
         out.clear();
+        // A new value per block that is indexed, so the table keeps evicting.
         let id = format!("{:016x}", rng.next());
         let mut fields = GRPC_REQUEST.to_vec();
-        fields.push(("x-request-id", &id));
+        fields.push(("x-session", &id));
         e.encode(
             fields
                 .iter()
@@ -341,4 +342,31 @@ fn warm_encoder_buffers_stop_growing() {
     assert_eq!(before.2, after.2);
     assert_eq!(before.3, after.3);
     assert!(after.0 <= 2 * 4096);
+}
+
+#[test]
+fn unique_per_request_fields_keep_the_table_stable() {
+    let mut e = Encoder::new(DEFAULT_TABLE_SIZE);
+    let mut d = Decoder::new(DEFAULT_TABLE_SIZE);
+    let mut sizes = Vec::new();
+    for i in 0..100 {
+        let id = format!("{i:032x}");
+        let mut fields = GRPC_REQUEST.to_vec();
+        fields.push(("x-request-id", &id));
+        let block = encode(&mut e, &fields);
+        let got = decode_all(&mut d, &block);
+        assert_eq!(got.last().map(|f| &f.1[..]), Some(id.as_bytes()));
+        assert_eq!(e.table_size(), d.table_size());
+        if i > 0 {
+            // The other fields one byte each, then a literal without indexing (0000 prefix) that
+            // names the first request's x-request-id entry.
+            let rest = &block[GRPC_REQUEST.len()..];
+            assert!(block[..GRPC_REQUEST.len()].iter().all(|b| b & 0x80 != 0));
+            assert_eq!(rest[0] & 0xf0, 0x00, "{block:02x?}");
+            assert_eq!(got.last().map(|f| f.2), Some(false));
+        }
+        sizes.push(e.table_size());
+    }
+    // Only the first x-request-id went into the table: nothing was evicted since.
+    assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
 }

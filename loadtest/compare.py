@@ -286,7 +286,8 @@ def upstreams(mode):
 
 def proxy_h2edge(mode, port, certs, conf, args):
     # loadtest/peers-custom.sh turns these variables into a Gateway API / Istio config.
-    env = dict(os.environ, PORT=str(port), CERTS=str(certs), UPSTREAM_MODE=mode,
+    env = dict(os.environ, **dict(kv.split("=", 1) for kv in args.h2edge_env))
+    env.update(PORT=str(port), CERTS=str(certs), UPSTREAM_MODE=mode,
                UPSTREAMS=",".join(upstreams(mode)), BE_NAME=BE_NAME, H2EDGE_BIN=str(args.h2edge_bin))
     return ["bash", str(HERE / "peers-custom.sh")], env
 
@@ -608,6 +609,8 @@ def main():
                     help="fail when a backend's share is off 1/3 by more than this fraction of 1/3")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/h2edge-loadtest"))
     ap.add_argument("--h2edge-bin", type=Path, default=REPO / "target/release/h2edge")
+    ap.add_argument("--h2edge-env", action="append", default=[], metavar="VAR=VALUE",
+                    help="environment for the h2edge proxy only (e.g. H2EDGE_IO=epoll)")
     ap.add_argument("--backend-bin", type=Path, default=REPO / "target/release/h2edge-loadtest-backend")
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(",") if w]

@@ -766,7 +766,7 @@ impl Connection {
     fn close(&mut self) {
         self.closed = true;
         self.pending_block = None;
-        while let Some(id) = self.streams.id_at(0) {
+        while let Some(id) = self.streams.next_id(None) {
             self.streams.remove(id, CloseReason::ResetByUs);
         }
     }

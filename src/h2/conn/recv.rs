@@ -340,10 +340,10 @@ impl Connection {
         frame::encode_settings_ack(&mut self.out);
         self.queued_control()?;
         if grew {
-            let mut i = 0;
-            while let Some(id) = self.streams.id_at(i) {
-                handler.on_window_update(id);
-                i += 1;
+            let mut id = None;
+            while let Some(next) = self.streams.next_id(id) {
+                handler.on_window_update(next);
+                id = Some(next);
             }
         }
         handler.on_settings();
@@ -377,7 +377,7 @@ impl Connection {
         self.goaway_received = Some(last);
         handler.on_goaway(g.last_stream_id, g.code, g.debug);
         // Streams we opened above `last` were not processed: they are refused (§6.8).
-        while let Some(id) = self.streams.id_at(self.streams.len().wrapping_sub(1)) {
+        while let Some(id) = self.streams.last_id() {
             let ours = match self.role {
                 Role::Client => client_initiated(id),
                 Role::Server => !client_initiated(id),

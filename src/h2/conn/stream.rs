@@ -8,7 +8,10 @@
 //!
 //! The table is a `Vec` sorted by id. Each connection only ever opens streams of one parity (push is
 //! disabled), so new ids are always the largest and insertion is a push; lookups are binary searches.
-//! The vector grows to the concurrency bound once and is reused.
+//! A removed stream is marked gone rather than shifted out (streams end roughly in the order they
+//! opened, so a shift would move nearly the whole table: hundreds of streams on a busy upstream
+//! connection); gone entries are swept once they are half the table, which keeps removal O(1)
+//! amortised. The vector grows to the concurrency bound once and is reused.
 
 use super::flow::{RecvFlow, SendWindow};
 
@@ -42,6 +45,8 @@ pub(super) struct Stream {
     pub content_length: Option<u64>,
     /// Body bytes received so far (padding excluded).
     pub received: u64,
+    /// Removed from the table, not yet swept out of it.
+    gone: bool,
 }
 
 impl Stream {
@@ -57,6 +62,7 @@ impl Stream {
             head_request: false,
             content_length: None,
             received: 0,
+            gone: false,
         }
     }
 
@@ -88,7 +94,9 @@ const RECENT: usize = 128;
 
 /// The table of open and half-closed streams.
 pub(super) struct Streams {
+    /// Sorted by id; `dead` of them are gone.
     list: Vec<Stream>,
+    dead: usize,
     /// Streams we opened, and streams the peer opened, that are in the table.
     local_count: usize,
     peer_count: usize,
@@ -100,6 +108,7 @@ impl Streams {
     pub fn new() -> Streams {
         Streams {
             list: Vec::new(),
+            dead: 0,
             local_count: 0,
             peer_count: 0,
             recent: [(0, CloseReason::Ended); RECENT],
@@ -108,7 +117,8 @@ impl Streams {
     }
 
     fn index(&self, id: u32) -> Option<usize> {
-        self.list.binary_search_by_key(&id, |s| s.id).ok()
+        let i = self.list.binary_search_by_key(&id, |s| s.id).ok()?;
+        self.list.get(i).filter(|s| !s.gone).map(|_| i)
     }
 
     pub fn get(&self, id: u32) -> Option<&Stream> {
@@ -142,7 +152,19 @@ impl Streams {
     /// Removes a stream, remembering how it closed. Returns it if it was there.
     pub fn remove(&mut self, id: u32, reason: CloseReason) -> Option<Stream> {
         let i = self.index(id)?;
-        let s = self.list.remove(i);
+        let s = if i + 1 == self.list.len() {
+            self.list.pop()?
+        } else {
+            let entry = self.list.get_mut(i)?;
+            entry.gone = true;
+            self.dead += 1;
+            let s = entry.clone();
+            if self.dead * 2 >= self.list.len() {
+                self.list.retain(|s| !s.gone);
+                self.dead = 0;
+            }
+            s
+        };
         if s.local {
             self.local_count -= 1;
         } else {
@@ -172,7 +194,7 @@ impl Streams {
     }
 
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.list.len() - self.dead
     }
 
     pub fn local_count(&self) -> usize {
@@ -184,12 +206,23 @@ impl Streams {
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> {
-        self.list.iter_mut()
+        self.list.iter_mut().filter(|s| !s.gone)
     }
 
-    /// The id of the stream at `index` (for loops that call back into the connection).
-    pub fn id_at(&self, index: usize) -> Option<u32> {
-        self.list.get(index).map(|s| s.id)
+    /// The lowest id in the table above `after` (`None`: from the start); for loops that call back
+    /// into the connection between steps.
+    pub fn next_id(&self, after: Option<u32>) -> Option<u32> {
+        let from = after.map_or(0, |a| self.list.partition_point(|s| s.id <= a));
+        self.list
+            .get(from..)?
+            .iter()
+            .find(|s| !s.gone)
+            .map(|s| s.id)
+    }
+
+    /// The highest id in the table.
+    pub fn last_id(&self) -> Option<u32> {
+        self.list.iter().rev().find(|s| !s.gone).map(|s| s.id)
     }
 }
 
@@ -209,7 +242,7 @@ mod tests {
             t.insert(Stream::new(id, false, 10, 10));
         }
         assert_eq!(t.len(), 4);
-        assert_eq!(t.id_at(2), Some(5));
+        assert_eq!(t.next_id(Some(3)), Some(5));
         assert!(t.get(7).is_some());
         assert!(t.get(9).is_none());
         assert_eq!(t.remove(3, CloseReason::ResetByUs).map(|s| s.id), Some(3));
@@ -220,5 +253,35 @@ mod tests {
             t.remember(1001 + 2 * id, CloseReason::Ended);
         }
         assert_eq!(t.closed_reason(3), None);
+    }
+
+    #[test]
+    fn removal_marks_then_sweeps() {
+        let mut t = Streams::new();
+        for id in (1..=201).step_by(2) {
+            t.insert(Stream::new(id, true, 10, 10));
+        }
+        // Oldest first, as streams usually end.
+        for id in (1..=101).step_by(2) {
+            assert!(t.remove(id, CloseReason::Ended).is_some());
+            assert!(t.get(id).is_none() && !t.contains(id));
+            assert!(t.remove(id, CloseReason::Ended).is_none(), "removed once");
+        }
+        assert_eq!(t.len(), 50);
+        assert_eq!(t.local_count(), 50);
+        assert_eq!(t.list.len(), 50, "gone entries were swept");
+        assert_eq!(t.next_id(None), Some(103));
+        assert_eq!(t.next_id(Some(103)), Some(105));
+        assert_eq!(t.last_id(), Some(201));
+        assert!(t.remove(201, CloseReason::Ended).is_some());
+        assert_eq!(t.last_id(), Some(199));
+        t.remove(105, CloseReason::Ended);
+        assert_eq!(t.next_id(Some(103)), Some(107));
+        assert_eq!(t.next_id(Some(104)), Some(107));
+        assert_eq!(t.iter_mut().count(), 48);
+        assert_eq!(t.iter_mut().map(|s| s.id).min(), Some(103));
+        t.insert(Stream::new(203, true, 10, 10));
+        assert_eq!(t.last_id(), Some(203));
+        assert_eq!(t.get(203).map(|s| s.id), Some(203));
     }
 }

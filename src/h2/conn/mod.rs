@@ -453,9 +453,10 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends as much of `data` as the stream and connection send windows allow (split into frames of
-    /// the peer's max frame size) and returns how many bytes were taken. END_STREAM is set only if all
-    /// of `data` was taken. When fewer bytes were taken, wait for [`Handler::on_window_update`].
+    /// Sends as much of `data` as the stream and connection send windows and `max_buffered_output`
+    /// allow (split into frames of the peer's max frame size) and returns how many bytes were taken.
+    /// END_STREAM is set only if all of `data` was taken. When fewer bytes were taken, wait for
+    /// [`Handler::on_window_update`], or for [`Connection::take_output_room`] once output is written.
     ///
     /// An empty `data` with `end_stream` always goes out (flow control does not apply to it). Before
     /// the final response head (server role) it fails with `StreamClosed`.
@@ -468,6 +469,7 @@ impl Connection {
         if self.closed {
             return Err(SendError::GoingAway);
         }
+        let room = self.output_room();
         let Some(s) = self.streams.get_mut(stream_id) else {
             return Err(SendError::StreamClosed);
         };
@@ -475,8 +477,6 @@ impl Connection {
         if !s.can_send() || !s.sent_head_done {
             return Err(SendError::StreamClosed);
         }
-        let room =
-            (self.config.limits.max_buffered_output).saturating_sub(self.out.len() - self.out_pos);
         let n = data
             .len()
             .min(s.send.available())
@@ -569,9 +569,18 @@ impl Connection {
             return 0;
         }
         match self.streams.get(stream_id) {
-            Some(s) if s.can_send() => s.send.available().min(self.send_window.available()),
+            Some(s) if s.can_send() => s
+                .send
+                .available()
+                .min(self.send_window.available())
+                .min(self.output_room()),
             _ => 0,
         }
+    }
+
+    /// How much more DATA `max_buffered_output` lets the connection queue.
+    fn output_room(&self) -> usize {
+        (self.config.limits.max_buffered_output).saturating_sub(self.out.len() - self.out_pos)
     }
 
     /// Sends a PING; the answer arrives as [`Handler::on_ping_ack`].

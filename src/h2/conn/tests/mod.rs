@@ -328,7 +328,15 @@ fn connection_window_is_shared_and_replenished() {
 
 #[test]
 fn initial_window_change_applies_to_open_streams() {
-    let mut p = Pair::default();
+    // An output limit above the window, so that the window is what send_capacity shows.
+    let sc = Config {
+        limits: Limits {
+            max_buffered_output: 4 << 20,
+            ..Config::default().limits
+        },
+        ..Config::default()
+    };
+    let mut p = Pair::new(&Config::default(), &sc);
     let id = p.c.open_stream(REQ, true).unwrap();
     p.pump();
     p.s.send_headers(id, OK, false).unwrap();

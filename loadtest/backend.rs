@@ -13,12 +13,12 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use h2edge::h2::conn;
 use h2edge::proxy::gateway::{GatewayConfig, Listener, Service};
-use h2edge::runtime::{self, BackendKind, listener};
+use h2edge::runtime::{self, listener};
 use h2edge::tls::server::{ServerCert, server_config};
 
 const USAGE: &str = "usage: h2edge-loadtest-backend [--cert F --key F [--ca F]] [--tls ADDR,...] \
@@ -117,17 +117,8 @@ fn run(args: Args) -> Result<(), String> {
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),
     });
-    let (kind, why) = BackendKind::choose().map_err(|e| e.to_string())?;
-    if let Some(why) = why {
-        eprintln!(
-            "h2edge-loadtest-backend: I/O backend {} ({why})",
-            kind.name()
-        );
-    }
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| e.to_string())?;
-    }
+    let (kind, shutdown) =
+        runtime::prepare("h2edge-loadtest-backend").map_err(|e| e.to_string())?;
     let worker = runtime::spawn_one(
         sockets,
         config,

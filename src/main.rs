@@ -2,12 +2,10 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use cli::Usage;
 use h2edge::demo;
-use h2edge::runtime::BackendKind;
+use h2edge::runtime::{self, BackendKind};
 
 mod cli;
 
@@ -96,16 +94,8 @@ fn run_demo(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
-    let (backend, why) = BackendKind::choose().map_err(|e| e.to_string())?;
+    let (backend, shutdown) = runtime::prepare("h2edge").map_err(|e| e.to_string())?;
     options.backend = backend;
-    match why {
-        Some(why) => eprintln!("h2edge: I/O backend: {} ({why})", backend.name()),
-        None => eprintln!("h2edge: I/O backend: {}", backend.name()),
-    }
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| e.to_string())?;
-    }
     let running = demo::start(&options, shutdown).map_err(|e| e.to_string())?;
     let (tls, h2c, ca) = (
         options.listen,

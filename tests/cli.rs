@@ -193,30 +193,8 @@ fn route_answers_locally_for_an_unknown_method() {
 
 #[test]
 fn route_shows_dns_clusters_as_unresolved() {
-    let path = scratch(
-        "route-dns",
-        "dns.yaml",
-        "\
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  gatewayClassName: h2edge
-  listeners: [{name: http, port: 80, protocol: HTTP}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: edge}]
-  rules: [{backendRefs: [{name: ext, port: 8443}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: ext}
-spec: {type: ExternalName, externalName: api.example.net}
-",
-    );
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/config/dns-external-name.yaml");
     let o = h2edge(&[
         "route",
         &path.display().to_string(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use h2edge::runtime::BackendKind;
+use h2edge::runtime::{self, BackendKind};
 use h2edge::serve::run::{Options, start};
 
 use super::Usage;
@@ -68,17 +68,9 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options), Usage> {
 }
 
 fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
-    let (backend, why) = BackendKind::choose().map_err(|e| e.to_string())?;
+    let (backend, shutdown) = runtime::prepare("h2edge").map_err(|e| e.to_string())?;
     options.backend = backend;
-    match why {
-        Some(why) => eprintln!("h2edge: I/O backend: {} ({why})", backend.name()),
-        None => eprintln!("h2edge: I/O backend: {}", backend.name()),
-    }
-    let shutdown = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.clone()).map_err(|e| e.to_string())?;
-    }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| e.to_string())?;
 

@@ -421,26 +421,7 @@ mod tests {
 
     #[test]
     fn dns_clusters_get_endpoints_when_resolved() {
-        let text = "\
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  gatewayClassName: h2edge
-  listeners: [{name: http, port: 80, protocol: HTTP}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: edge}]
-  rules: [{backendRefs: [{name: ext, port: 8443}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: ext}
-spec: {type: ExternalName, externalName: api.example.net}
-";
+        let text = include_str!("../../tests/data/config/dns-external-name.yaml");
         let c = crate::config::load_str("dns.yaml", text).unwrap_or_else(|p| panic!("{p:?}"));
         assert!(cluster_spec(&c.clusters[0]).spec.endpoints.is_empty());
         let port = 8443;

@@ -175,30 +175,14 @@ impl Shared {
         if matches!(cluster.balance.policy(), PolicySpec::LeastRequest) {
             // An endpoint's in-flight count is the streams open on its connections.
             for i in 0..cluster.endpoints.len() {
-                let n: usize = pool.conns[first + i]
-                    .iter()
-                    .filter_map(|&t| match self.conns.get(t) {
-                        Some(Some(Conn {
-                            kind: Kind::Upstream(side),
-                            ..
-                        })) => Some(side.streams.len()),
-                        _ => None,
-                    })
-                    .sum();
+                let n = open_streams(&self.conns, &pool.conns[first + i]);
                 pool.balancers[c].set_in_flight(i, u32::try_from(n).unwrap_or(u32::MAX));
             }
         }
         if let Some(max) = cluster.limits.in_flight {
             let open: usize = pool.conns[first..first + cluster.endpoints.len()]
                 .iter()
-                .flatten()
-                .filter_map(|&t| match self.conns.get(t) {
-                    Some(Some(Conn {
-                        kind: Kind::Upstream(side),
-                        ..
-                    })) => Some(side.streams.len()),
-                    _ => None,
-                })
+                .map(|tokens| open_streams(&self.conns, tokens))
                 .sum();
             if open >= max {
                 return Err(Reason::Overflow);
@@ -625,4 +609,19 @@ impl Shared {
             }
         }
     }
+}
+
+/// Streams open on the upstream connections `tokens` (an endpoint's in-flight count). A loop over
+/// the endpoint's few connections, each count kept by its stream map.
+fn open_streams(conns: &[Option<Conn>], tokens: &[Token]) -> usize {
+    tokens
+        .iter()
+        .filter_map(|&t| match conns.get(t) {
+            Some(Some(Conn {
+                kind: Kind::Upstream(side),
+                ..
+            })) => Some(side.streams.len()),
+            _ => None,
+        })
+        .sum()
 }

@@ -62,6 +62,22 @@ impl BackendKind {
     }
 }
 
+/// What a process needs before it starts workers: the I/O backend (said on stderr as `who: I/O
+/// backend: NAME`, with the reason when it is the fallback) and the shutdown flag, which SIGINT and
+/// SIGTERM set.
+pub fn prepare(who: &str) -> std::io::Result<(BackendKind, Arc<AtomicBool>)> {
+    let (backend, why) = BackendKind::choose()?;
+    match why {
+        Some(why) => eprintln!("{who}: I/O backend: {} ({why})", backend.name()),
+        None => eprintln!("{who}: I/O backend: {}", backend.name()),
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, shutdown.clone())?;
+    }
+    Ok((backend, shutdown))
+}
+
 /// What a gateway process runs.
 #[derive(Clone)]
 pub struct RuntimeConfig {

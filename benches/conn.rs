@@ -15,12 +15,14 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+#[path = "common/unary.rs"]
+mod unary;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use h2edge::h2::ErrorCode;
-use h2edge::h2::conn::{Config, Connection, Handler, Role};
-use h2edge::h2::fields::FieldList;
+use h2edge::h2::conn::{Config, Connection, Role};
 use h2edge::h2::frame::{self, DEFAULT_MAX_FRAME_SIZE, Frame, Setting};
 use h2edge::h2::hpack::Encoder;
+use unary::{Answerer, grpc_message};
 
 const CALLS: u32 = 100;
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -42,15 +44,6 @@ const REQUEST: Fields = &[
 ];
 const RESPONSE: Fields = &[(b":status", b"200"), (b"content-type", b"application/grpc")];
 const TRAILERS: Fields = &[(b"grpc-status", b"0"), (b"grpc-message", b"")];
-
-fn grpc_message() -> [u8; 69] {
-    let mut m = [0u8; 69];
-    m[4] = 64;
-    for (i, b) in m[5..].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(7);
-    }
-    m
-}
 
 /// The client's bytes for `calls` unary calls; returns them with their frame count (preface aside).
 fn client_stream(calls: u32) -> (Vec<u8>, usize) {
@@ -77,36 +70,6 @@ fn client_stream(calls: u32) -> (Vec<u8>, usize) {
         frames += 2;
     }
     (out, frames)
-}
-
-/// Collects what needs an answer; the answers are sent after `recv` returns.
-#[derive(Default)]
-struct Answerer {
-    ended: Vec<u32>,
-    received: Vec<(u32, usize)>,
-}
-
-impl Handler for Answerer {
-    fn on_headers(&mut self, stream_id: u32, _fields: &FieldList, end_stream: bool) {
-        if end_stream {
-            self.ended.push(stream_id);
-        }
-    }
-    fn on_trailers(&mut self, stream_id: u32, _fields: &FieldList) {
-        self.ended.push(stream_id);
-    }
-    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
-        self.received.push((stream_id, data.len()));
-        if end_stream {
-            self.ended.push(stream_id);
-        }
-    }
-    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
-        panic!("stream {stream_id} reset ({code:?}, remote: {remote})");
-    }
-    fn on_goaway(&mut self, _last_stream_id: u32, code: ErrorCode, _debug: &[u8]) {
-        panic!("GOAWAY {code:?}");
-    }
 }
 
 /// Serves `input` on a new connection; `sink` receives every output byte. Returns the calls answered.

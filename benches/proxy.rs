@@ -33,8 +33,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common/unary.rs"]
+mod unary;
+
 use criterion::{Criterion, Throughput, criterion_group};
-use h2edge::demo::{BACKEND_ID, GATEWAY_ID, pki};
+use h2edge::demo;
 use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::{Config, Connection, Handler, Role};
 use h2edge::h2::fields::FieldList;
@@ -43,8 +46,8 @@ use h2edge::proxy::gateway::{
 };
 use h2edge::proxy::upstreams::Upstreams;
 use h2edge::tls::client::{Identity, UpstreamTls, client_config};
-use h2edge::tls::server::{ServerCert, server_config};
 use rustls::pki_types::ServerName;
+use unary::{Answerer, grpc_message};
 
 /// Calls kept in flight on the client connection.
 const IN_FLIGHT: u64 = 32;
@@ -78,16 +81,6 @@ fn request(scheme: &'static [u8]) -> Vec<(&'static [u8], &'static [u8])> {
 }
 const RESPONSE: Fields = &[(b":status", b"200"), (b"content-type", b"application/grpc")];
 const TRAILERS: Fields = &[(b"grpc-status", b"0")];
-
-/// A gRPC message: 5-byte prefix (uncompressed, length 64) and 64 bytes.
-fn grpc_message() -> [u8; 69] {
-    let mut m = [0u8; 69];
-    m[4] = 64;
-    for (i, b) in m[5..].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(7);
-    }
-    m
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
@@ -222,39 +215,6 @@ impl Handler for Responses {
     }
 }
 
-/// An upstream's view of the requests: which ended (to answer) and what to release.
-#[derive(Default)]
-struct Requests {
-    ended: Vec<u32>,
-    received: Vec<(u32, usize)>,
-}
-
-impl Handler for Requests {
-    fn on_headers(&mut self, stream_id: u32, _fields: &FieldList, end_stream: bool) {
-        if end_stream {
-            self.ended.push(stream_id);
-        }
-    }
-    fn on_trailers(&mut self, stream_id: u32, _fields: &FieldList) {
-        self.ended.push(stream_id);
-    }
-    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
-        self.received.push((stream_id, data.len()));
-        if end_stream {
-            self.ended.push(stream_id);
-        }
-    }
-    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
-        panic!("upstream stream {stream_id} reset ({code:?}, remote: {remote})");
-    }
-    fn on_goaway(&mut self, _last_stream_id: u32, code: ErrorCode, debug: &[u8]) {
-        panic!(
-            "upstream got GOAWAY {code:?} {}",
-            String::from_utf8_lossy(debug)
-        );
-    }
-}
-
 /// The gateway, its peers, and the calls in progress.
 struct Rig {
     variant: Variant,
@@ -271,7 +231,7 @@ struct Rig {
     msg: [u8; 69],
     started: u64,
     responses: Responses,
-    requests: Requests,
+    requests: Answerer,
     dirty: Vec<Token>,
     io: Vec<IoRequest>,
     /// Bytes that crossed the client leg and the upstream leg, both directions.
@@ -343,7 +303,7 @@ impl Rig {
             msg: grpc_message(),
             started: 0,
             responses: Responses::default(),
-            requests: Requests::default(),
+            requests: Answerer::default(),
             dirty: Vec::new(),
             io: Vec::new(),
             client_bytes: 0,
@@ -531,44 +491,21 @@ struct TlsSetup {
     upstream_server: Arc<rustls::ServerConfig>,
 }
 
-/// The demo's PKI (`src/demo/mod.rs`): an edge CA for the listener, a mesh CA for the upstreams,
-/// whose SPIFFE id the gateway checks and which check the gateway's client certificate.
+/// The demo's TLS material (`demo::demo_tls`), and a client that trusts the demo's edge CA.
 fn tls_setup() -> TlsSetup {
-    let edge = pki::Ca::new("bench edge CA").expect("CA");
-    let mesh = pki::Ca::new("bench mesh CA").expect("CA");
-    let listener_cert = edge.issue(&["gateway.test"]).expect("cert");
-    let backend_cert = mesh.issue(&["backend.test", BACKEND_ID]).expect("cert");
-    let gateway_client = mesh.issue(&[GATEWAY_ID]).expect("cert");
-    let server_cert = |c: pki::Issued| ServerCert {
-        hostnames: Vec::new(),
-        cert_pem: c.cert_pem.into_bytes(),
-        key_pem: c.key_pem.into_bytes(),
-    };
-    let listener = server_config(&[server_cert(listener_cert)], None).expect("listener TLS");
-    let upstream_server =
-        server_config(&[server_cert(backend_cert)], Some(mesh.cert_pem.as_bytes()))
-            .expect("upstream TLS");
-    let upstream_client = client_config(&UpstreamTls {
-        ca_pem: mesh.cert_pem.clone().into_bytes(),
-        client_cert: Some((
-            gateway_client.cert_pem.into_bytes(),
-            gateway_client.key_pem.into_bytes(),
-        )),
-        identity: Identity::AnyUri(vec![BACKEND_ID.into()]),
-    })
-    .expect("gateway's upstream TLS");
+    let tls = demo::demo_tls().expect("the demo's PKI");
     let client = client_config(&UpstreamTls {
-        ca_pem: edge.cert_pem.into_bytes(),
+        ca_pem: tls.edge_ca_pem.into_bytes(),
         client_cert: None,
         identity: Identity::ServerName,
     })
     .expect("client TLS");
     TlsSetup {
-        listener,
+        listener: tls.listener,
         client: (client, ServerName::try_from("gateway.test").expect("name")),
-        upstream_client,
+        upstream_client: tls.upstream,
         upstream_name: ServerName::try_from("backend.test").expect("name"),
-        upstream_server,
+        upstream_server: tls.backend,
     }
 }
 

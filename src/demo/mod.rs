@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
 
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
@@ -71,33 +72,54 @@ fn err(context: &str, e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("{context}: {e}"))
 }
 
-/// Starts the backends and the gateway; returns once everything listens.
-pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Running> {
+/// The demo's TLS material: an edge CA and the gateway listener's certificate; a mesh CA, the
+/// backends' configuration (a mesh client certificate required) and the gateway's upstream
+/// configuration (its mesh client certificate; the backends' SPIFFE id checked).
+pub struct DemoTls {
+    pub edge_ca_pem: String,
+    pub listener: Arc<ServerConfig>,
+    pub backend: Arc<ServerConfig>,
+    pub upstream: Arc<ClientConfig>,
+}
+
+/// A fresh throwaway PKI and the configurations built from it.
+pub fn demo_tls() -> std::io::Result<DemoTls> {
     let edge = pki::Ca::new("h2edge demo edge CA").map_err(|e| err("demo PKI", e))?;
     let mesh = pki::Ca::new("h2edge demo mesh CA").map_err(|e| err("demo PKI", e))?;
-    let listener_cert = edge
-        .issue(&["localhost", "gateway.test", "127.0.0.1", "::1"])
-        .map_err(|e| err("demo PKI", e))?;
-    let backend_cert = mesh
-        .issue(&["backend.test", BACKEND_ID])
-        .map_err(|e| err("demo PKI", e))?;
-    let gateway_client = mesh.issue(&[GATEWAY_ID]).map_err(|e| err("demo PKI", e))?;
+    let issue = |ca: &pki::Ca, names: &[&str]| {
+        let c = ca.issue(names).map_err(|e| err("demo PKI", e))?;
+        Ok::<_, std::io::Error>(ServerCert {
+            hostnames: Vec::new(),
+            cert_pem: c.cert_pem.into_bytes(),
+            key_pem: c.key_pem.into_bytes(),
+        })
+    };
+    let listener = issue(&edge, &["localhost", "gateway.test", "127.0.0.1", "::1"])?;
+    let backend = issue(&mesh, &["backend.test", BACKEND_ID])?;
+    let gateway_client = issue(&mesh, &[GATEWAY_ID])?;
+    Ok(DemoTls {
+        listener: server_config(&[listener], None).map_err(|e| err("listener TLS", e))?,
+        backend: server_config(&[backend], Some(mesh.cert_pem.as_bytes()))
+            .map_err(|e| err("backend TLS", e))?,
+        upstream: client_config(&UpstreamTls {
+            ca_pem: mesh.cert_pem.into_bytes(),
+            client_cert: Some((gateway_client.cert_pem, gateway_client.key_pem)),
+            identity: Identity::AnyUri(vec![BACKEND_ID.into()]),
+        })
+        .map_err(|e| err("upstream TLS", e))?,
+        edge_ca_pem: edge.cert_pem,
+    })
+}
 
+/// Starts the backends and the gateway; returns once everything listens.
+pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Running> {
+    let tls = demo_tls()?;
     let dir = std::env::temp_dir().join(format!("h2edge-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let ca_path = dir.join("ca.crt");
-    std::fs::write(&ca_path, &edge.cert_pem)?;
+    std::fs::write(&ca_path, &tls.edge_ca_pem)?;
 
     // The backends: one worker, three mTLS listeners on ports the kernel picks.
-    let backend_tls = server_config(
-        &[ServerCert {
-            hostnames: Vec::new(),
-            cert_pem: backend_cert.cert_pem.into_bytes(),
-            key_pem: backend_cert.key_pem.into_bytes(),
-        }],
-        Some(mesh.cert_pem.as_bytes()),
-    )
-    .map_err(|e| err("backend TLS", e))?;
     let mut backend_listeners = Vec::new();
     let mut backends = Vec::new();
     for _ in 0..BACKENDS {
@@ -106,7 +128,7 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
         backend_listeners.push(l);
     }
     let backend_config = Arc::new(GatewayConfig {
-        listeners: vec![Listener::Tls(backend_tls); BACKENDS],
+        listeners: vec![Listener::Tls(tls.backend); BACKENDS],
         service: Service::Echo {
             names: (1..=BACKENDS).map(|i| format!("b{i}")).collect(),
             counters: Vec::new(),
@@ -124,34 +146,16 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
 
     // The gateway: TLS and h2c listeners, every stream proxied round robin over mTLS upstreams
     // whose SPIFFE id is checked.
-    let upstream_tls = client_config(&UpstreamTls {
-        ca_pem: mesh.cert_pem.clone().into_bytes(),
-        client_cert: Some((
-            gateway_client.cert_pem.into_bytes(),
-            gateway_client.key_pem.into_bytes(),
-        )),
-        identity: Identity::AnyUri(vec![BACKEND_ID.into()]),
-    })
-    .map_err(|e| err("upstream TLS", e))?;
     let name = ServerName::try_from("backend.test").map_err(|e| err("upstream name", e))?;
     let endpoints = backends
         .iter()
         .map(|&addr| Endpoint {
             addr,
-            tls: Some((upstream_tls.clone(), name.clone())),
+            tls: Some((tls.upstream.clone(), name.clone())),
         })
         .collect();
-    let listener_tls = server_config(
-        &[ServerCert {
-            hostnames: Vec::new(),
-            cert_pem: listener_cert.cert_pem.into_bytes(),
-            key_pem: listener_cert.key_pem.into_bytes(),
-        }],
-        None,
-    )
-    .map_err(|e| err("listener TLS", e))?;
     let gateway = Arc::new(GatewayConfig {
-        listeners: vec![Listener::Tls(listener_tls), Listener::H2c],
+        listeners: vec![Listener::Tls(tls.listener), Listener::H2c],
         service: Service::Proxy(Arc::new(
             Upstreams::round_robin(endpoints, 4).map_err(|e| err("demo routes", e))?,
         )),

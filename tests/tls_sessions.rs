@@ -76,17 +76,22 @@ fn name(n: &str) -> ServerName<'static> {
     ServerName::try_from(n.to_string()).unwrap()
 }
 
-#[test]
-fn handshake_alpn_and_data_both_ways() {
-    let ca = Ca::new("test ca").unwrap();
-    let server = server_config(
+/// A server for `gateway.test`, its certificate issued by `ca`, no client certificates.
+fn gateway_test_server(ca: &Ca) -> Arc<rustls::ServerConfig> {
+    server_config(
         &[server_cert(
             &ca.issue(&["gateway.test"]).unwrap(),
             &["gateway.test"],
         )],
         None,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn handshake_alpn_and_data_both_ways() {
+    let ca = Ca::new("test ca").unwrap();
+    let server = gateway_test_server(&ca);
     let mut s = ServerSession::server(server).unwrap();
     let mut c = ClientSession::client(
         upstream(&ca, None, Identity::ServerName),
@@ -108,14 +113,7 @@ fn handshake_alpn_and_data_both_ways() {
 #[test]
 fn records_split_across_reads_are_reassembled() {
     let ca = Ca::new("test ca").unwrap();
-    let server = server_config(
-        &[server_cert(
-            &ca.issue(&["gateway.test"]).unwrap(),
-            &["gateway.test"],
-        )],
-        None,
-    )
-    .unwrap();
+    let server = gateway_test_server(&ca);
     let client = upstream(&ca, None, Identity::ServerName);
     let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
     for chunk in [1, 5, 100, 4096, 16_389, 40_000] {
@@ -189,14 +187,7 @@ fn sni_picks_exact_then_wildcard_then_default() {
 #[test]
 fn client_without_h2_gets_an_alert_not_a_hang() {
     let ca = Ca::new("test ca").unwrap();
-    let server = server_config(
-        &[server_cert(
-            &ca.issue(&["gateway.test"]).unwrap(),
-            &["gateway.test"],
-        )],
-        None,
-    )
-    .unwrap();
+    let server = gateway_test_server(&ca);
     let mut config = (*upstream(&ca, None, Identity::ServerName)).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut s = ServerSession::server(server).unwrap();

@@ -409,8 +409,16 @@ def parse_target(t):
 def h2load_args(args, workload, port, scratch, latlog):
     path, body, headers, conns, streams = WORKLOADS[workload]
     conns, streams = conns or args.conns, streams or args.streams
-    argv = ["h2load", "-c", str(conns), "-m", str(streams), "-t", "1", "-D", str(args.duration),
-            f"--warm-up-time={args.warmup}", f"--log-file={latlog}"]
+    argv = ["h2load", "-c", str(conns), "-m", str(streams), "-t", "1", f"--log-file={latlog}"]
+    if args.rate and not args.rate_aligned:
+        # h2load starts each client's --rps timer (10 ms period) when its handshake completes, so a
+        # proxy that completes all handshakes within a few ms phase-locks the clients into bursts.
+        # Starting one client per ms spreads the phases whatever the proxy's handshake speed; -r
+        # excludes -D, so the run is a request count and the warm-up is cut from the log instead.
+        per_client = max(1, args.rate // conns)
+        argv += ["-n", str(per_client * conns * (args.warmup + args.duration)), "-r", "1", "--rate-period=1ms"]
+    else:
+        argv += ["-D", str(args.duration), f"--warm-up-time={args.warmup}"]
     for h in headers:
         argv += ["-H", h]
     if body is not None:
@@ -444,22 +452,23 @@ def parse_h2load(text):
     return out
 
 
-def latencies_ms(latlog):
-    """p50 and p99 from h2load's per-request log (start, status, duration in microseconds)."""
+def latencies_ms(latlog, since_us=0):
+    """p50, p99 and the count of the requests started at or after `since_us` (wall clock), from
+    h2load's per-request log (start in microseconds since the epoch, status, duration in microseconds)."""
     durations = []
     with open(latlog) as f:
         for line in f:
             parts = line.split()
-            if len(parts) >= 3:
+            if len(parts) >= 3 and int(parts[0]) >= since_us:
                 durations.append(int(parts[2]))
     if not durations:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), 0
     durations.sort()
 
     def q(x):
         return durations[min(len(durations) - 1, int(x * len(durations)))] / 1000.0
 
-    return q(0.50), q(0.99)
+    return q(0.50), q(0.99), len(durations)
 
 
 def wait_idle(args, known):
@@ -490,7 +499,7 @@ def one_run(args, target, workload, backends, certs, scratch, logs, conf, rep):
         # The measured window starts when h2load's warm-up ends and ends when it exits.
         time.sleep(args.warmup)
         ptree = tree(proxy.pid)
-        px0, sys0, t0 = cpu_ticks(ptree), cpu_busy(), time.monotonic()
+        px0, sys0, t0, wall0 = cpu_ticks(ptree), cpu_busy(), time.monotonic(), time.time()
         try:
             h2load.wait(args.duration + 60)
         except subprocess.TimeoutExpired:
@@ -505,10 +514,14 @@ def one_run(args, target, workload, backends, certs, scratch, logs, conf, rep):
         res = parse_h2load(h2load.log_path.read_text(errors="replace"))
     finally:
         stop(proxy)
-    res["p50"], res["p99"] = latencies_ms(latlog)
+    staggered = args.rate and not args.rate_aligned
+    res["p50"], res["p99"], in_window = latencies_ms(latlog, int(wall0 * 1e6) if staggered else 0)
     latlog.unlink()
     px_s = (px1 - px0) / CLK_TCK
     window = t1 - t0
+    if staggered:
+        # A request-count run has no warm-up of its own: count only the requests of the window.
+        res["done"], res["rps"] = in_window, in_window / window
     res["px_cpu_s"] = px_s
     res["px_cpu_pct"] = 100.0 * px_s / window
     res["cpu_us_per_req"] = 1e6 * px_s / res["done"] if res["done"] else float("nan")
@@ -599,6 +612,9 @@ def main():
     ap.add_argument("--conns", type=int, default=64, help="h2load -c")
     ap.add_argument("--streams", type=int, default=32, help="h2load -m (streams in flight per connection)")
     ap.add_argument("--rate", type=int, default=0, help="open loop: total requests per second (h2load --rps)")
+    ap.add_argument("--rate-aligned", action="store_true",
+                    help="with --rate: start all clients at once as plain h2load does, so their request "
+                         "timers' phases follow the proxy's handshake timing (see loadtest/README.md)")
     ap.add_argument("--backend", choices=["h2edge", "nghttpd"], default="h2edge",
                     help="h2edge-loadtest-backend (exact request counts) or nghttpd (split = CPU share)")
     ap.add_argument("--proxy-cpu", type=int, default=1)
@@ -673,7 +689,8 @@ def main():
         backends.stop()
     rows = summarize(args, results, targets)
     text = table(rows)
-    mode = f"open loop at {args.rate} req/s" if args.rate else \
+    mode = f"open loop at {args.rate} req/s, clients {'started at once' if args.rate_aligned else 'one per ms'}" \
+        if args.rate else \
         f"h2load -c {args.conns} -m {args.streams} -t 1 -D {args.duration} --warm-up-time={args.warmup}"
     header = (f"{args.reps} interleaved repetitions, medians; {mode}; backends: {args.backend}; "
               f"proxy pinned to CPU {args.proxy_cpu} with one worker; {os.uname().release}")

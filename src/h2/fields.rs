@@ -4,8 +4,27 @@
 //! connection decodes headers with no heap allocation: the arena and the index only grow to the
 //! largest block seen (bounded by SETTINGS_MAX_HEADER_LIST_SIZE).
 
+/// A header field to send. A `(name, value)` pair leaves the representation to the encoder;
+/// `(name, value, true)` asks for a never-indexed literal (RFC 7541 §6.2.3), which an intermediary
+/// must keep for a field that arrived as one (§7.1.3).
+pub trait SendField<'f> {
+    fn parts(self) -> (&'f [u8], &'f [u8], bool);
+}
+
+impl<'f> SendField<'f> for (&'f [u8], &'f [u8]) {
+    fn parts(self) -> (&'f [u8], &'f [u8], bool) {
+        (self.0, self.1, false)
+    }
+}
+
+impl<'f> SendField<'f> for (&'f [u8], &'f [u8], bool) {
+    fn parts(self) -> (&'f [u8], &'f [u8], bool) {
+        self
+    }
+}
+
 /// Header fields in arrival order; pseudo-header fields (`:method`, ...) are ordinary entries whose
-/// names start with `:`.
+/// names start with `:`. Each keeps whether it arrived never-indexed, so a proxy can send it so.
 #[derive(Clone, Default, Debug)]
 pub struct FieldList {
     bytes: Vec<u8>,
@@ -17,6 +36,7 @@ struct Entry {
     name_start: u32,
     value_start: u32,
     value_end: u32,
+    never_index: bool,
 }
 
 impl FieldList {
@@ -31,6 +51,11 @@ impl FieldList {
     }
 
     pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.push_field(name, value, false);
+    }
+
+    /// Appends a field, `never_index` if it arrived as a never-indexed literal.
+    pub fn push_field(&mut self, name: &[u8], value: &[u8], never_index: bool) {
         let name_start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(name);
         let value_start = self.bytes.len() as u32;
@@ -39,6 +64,7 @@ impl FieldList {
             name_start,
             value_start,
             value_end: self.bytes.len() as u32,
+            never_index,
         });
     }
 
@@ -58,6 +84,14 @@ impl FieldList {
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.entries.iter().map(|e| self.split(e))
+    }
+
+    /// The fields as `(name, value, never_index)`, to send them on as they arrived.
+    pub fn iter_flagged(&self) -> impl Iterator<Item = (&[u8], &[u8], bool)> + '_ {
+        self.entries.iter().map(|e| {
+            let (n, v) = self.split(e);
+            (n, v, e.never_index)
+        })
     }
 
     /// The value of the first field named `name` (names are compared as bytes; HTTP/2 names are
@@ -122,5 +156,8 @@ mod tests {
         f.push(b"a", b"b");
         assert_eq!(f.iter().collect::<Vec<_>>(), vec![(&b"a"[..], &b"b"[..])]);
         assert_eq!(f.bytes.capacity(), cap);
+        f.push_field(b"authorization", b"secret", true);
+        let flags: Vec<bool> = f.iter_flagged().map(|(_, _, n)| n).collect();
+        assert_eq!(flags, [false, true]);
     }
 }

@@ -235,7 +235,7 @@ fn open_upstream<'f>(
     client: Token,
     stream_id: u32,
     grpc: bool,
-    head: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+    head: impl Iterator<Item = (&'f [u8], &'f [u8], bool)>,
     end_stream: bool,
 ) -> Option<u32> {
     let (up_h2, up_side) = upstream_at(shared, up)?;
@@ -405,7 +405,15 @@ fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) 
     if end {
         link.pending.end = false;
     }
-    let opened = open_upstream(shared, up, client, stream_id, grpc, head.iter(), end);
+    let opened = open_upstream(
+        shared,
+        up,
+        client,
+        stream_id,
+        grpc,
+        head.iter_flagged(),
+        end,
+    );
     let mut head = Some(head);
     let Some((client_h2, side)) = client_at(shared, client) else {
         return;
@@ -474,10 +482,10 @@ impl Handler for ClientHandler<'_> {
             &mut side.forwarded_for,
         );
         let proto: &[u8] = if side.tls { b"https" } else { b"http" };
-        let mut extra: [(&[u8], &[u8]); 3] = [
-            (b"x-forwarded-for", &side.forwarded_for),
-            (b"x-forwarded-proto", proto),
-            (b"x-request-id", b""),
+        let mut extra: [(&[u8], &[u8], bool); 3] = [
+            (b"x-forwarded-for", &side.forwarded_for, false),
+            (b"x-forwarded-proto", proto, false),
+            (b"x-request-id", b"", false),
         ];
         let mut n_extra = 2;
         let request_id;
@@ -489,10 +497,10 @@ impl Handler for ClientHandler<'_> {
             n_extra = 3;
         }
         let mut head = self.shared.spare_heads.pop().unwrap_or_default();
-        for (name, value) in
-            headers::forward_request(fields.iter()).chain(extra[..n_extra].iter().copied())
+        for (name, value, never_index) in
+            headers::forward_request(fields.iter_flagged()).chain(extra[..n_extra].iter().copied())
         {
-            head.push(name, value);
+            head.push_field(name, value, never_index);
         }
         let (ep, set_cookie, timeout) = match self.shared.choose(fields, side.listener, side.peer) {
             Ok(c) => (c.endpoint, c.set_cookie, c.timeout),
@@ -524,7 +532,7 @@ impl Handler for ClientHandler<'_> {
                 self.token,
                 stream_id,
                 grpc,
-                head.iter(),
+                head.iter_flagged(),
                 end_stream,
             ) {
                 Some(up_stream) => {
@@ -567,7 +575,7 @@ impl Handler for ClientHandler<'_> {
             return;
         };
         if let Some((up_h2, _)) = upstream_at(self.shared, up) {
-            let _ = up_h2.send_trailers(up_stream, headers::forward_request(fields.iter()));
+            let _ = up_h2.send_trailers(up_stream, headers::forward_request(fields.iter_flagged()));
             self.shared.dirty.push(up);
         }
     }
@@ -703,7 +711,7 @@ fn move_response(
     if let Some(trailers) = p.trailers.take() {
         let _ = client.send_trailers(
             back.client_stream,
-            headers::forward_response(trailers.iter()),
+            headers::forward_response(trailers.iter_flagged()),
         );
         return true;
     }
@@ -737,7 +745,8 @@ fn move_request(
         p.end = false;
     }
     if let Some(trailers) = p.trailers.take() {
-        let _ = upstream.send_trailers(up_stream, headers::forward_request(trailers.iter()));
+        let _ =
+            upstream.send_trailers(up_stream, headers::forward_request(trailers.iter_flagged()));
     }
     true
 }
@@ -783,10 +792,10 @@ impl Handler for UpstreamHandler<'_> {
             Some(link) if !interim => (link.set_cookie.take(), link.replay.take()),
             _ => (None, None),
         };
-        let set_cookie = cookie.as_deref().map(|v| (&b"set-cookie"[..], v));
+        let set_cookie = cookie.as_deref().map(|v| (&b"set-cookie"[..], v, false));
         let _ = h2.send_headers(
             back.client_stream,
-            headers::forward_response(fields.iter()).chain(set_cookie),
+            headers::forward_response(fields.iter_flagged()).chain(set_cookie),
             end_stream,
         );
         back.responded |= !interim;
@@ -823,7 +832,10 @@ impl Handler for UpstreamHandler<'_> {
             back.pending.trailers = Some(fields.clone());
             return;
         }
-        let _ = h2.send_trailers(back.client_stream, headers::forward_response(fields.iter()));
+        let _ = h2.send_trailers(
+            back.client_stream,
+            headers::forward_response(fields.iter_flagged()),
+        );
         self.finish(stream_id);
     }
 

@@ -17,17 +17,18 @@ fn is_dropped_request_field(name: &[u8]) -> bool {
 
 /// Request fields forwarded upstream: everything but hop-by-hop fields and the `x-forwarded-*`
 /// fields (which the gateway sets). `te: trailers` passes: gRPC needs it to detect incompatible proxies.
+/// Fields are `(name, value, never_index)`, so never-indexed ones stay so (RFC 7541 §7.1.3).
 pub fn forward_request<'a>(
-    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
-    fields.filter(|(name, _)| !is_dropped_request_field(name))
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8], bool)>,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8], bool)> {
+    fields.filter(|(name, _, _)| !is_dropped_request_field(name))
 }
 
 /// Response fields forwarded to the client.
 pub fn forward_response<'a>(
-    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
-    fields.filter(|(name, _)| {
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8], bool)>,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8], bool)> {
+    fields.filter(|(name, _, _)| {
         !matches!(
             *name,
             b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade"
@@ -85,8 +86,8 @@ mod tests {
             (b"x-forwarded-for", b"10.0.0.1"),
             (b"grpc-timeout", b"1S"),
         ];
-        let kept: Vec<_> = forward_request(fields.into_iter())
-            .map(|(n, _)| n)
+        let kept: Vec<_> = forward_request(fields.into_iter().map(|(n, v)| (n, v, false)))
+            .map(|(n, _, _)| n)
             .collect();
         assert_eq!(kept, vec![&b":method"[..], b"te", b"grpc-timeout"]);
     }

@@ -331,7 +331,7 @@ pub(super) fn decode_block(
             fields.clear();
             return;
         }
-        fields.push(f.name, f.value);
+        fields.push_field(f.name, f.value, f.never_index);
     });
     match result {
         Ok(()) => Ok(!over),

@@ -36,7 +36,7 @@ mod validate;
 use std::time::{Duration, Instant};
 
 use crate::h2::error::ErrorCode;
-use crate::h2::fields::FieldList;
+use crate::h2::fields::{FieldList, SendField};
 use crate::h2::frame::{self, MAX_WINDOW, Setting};
 use crate::h2::hpack::{self, Decoder, Encoder};
 
@@ -380,7 +380,7 @@ impl Connection {
     /// Client role: opens a stream with a request head. Returns the new stream id.
     pub fn open_stream<'f>(
         &mut self,
-        fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
+        fields: impl IntoIterator<Item = impl SendField<'f>>,
         end_stream: bool,
     ) -> Result<u32, SendError> {
         if self.role != Role::Client {
@@ -399,11 +399,14 @@ impl Connection {
         let id = self.next_local_id;
         self.next_local_id += 2;
         let mut head_request = false;
-        let fields = fields.into_iter().inspect(|&(n, v)| {
-            if n == b":method" && v == b"HEAD" {
-                head_request = true;
-            }
-        });
+        let fields = fields
+            .into_iter()
+            .map(SendField::parts)
+            .inspect(|&(n, v, _)| {
+                if n == b":method" && v == b"HEAD" {
+                    head_request = true;
+                }
+            });
         self.write_header_block(id, fields, end_stream);
         let mut s = Stream::new(
             id,
@@ -424,7 +427,7 @@ impl Connection {
     pub fn send_headers<'f>(
         &mut self,
         stream_id: u32,
-        fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
+        fields: impl IntoIterator<Item = impl SendField<'f>>,
         end_stream: bool,
     ) -> Result<(), SendError> {
         if self.role != Role::Server {
@@ -438,11 +441,14 @@ impl Connection {
             _ => return Err(SendError::StreamClosed),
         }
         let mut informational = false;
-        let fields = fields.into_iter().inspect(|&(n, v)| {
-            if n == b":status" && v.first() == Some(&b'1') {
-                informational = true;
-            }
-        });
+        let fields = fields
+            .into_iter()
+            .map(SendField::parts)
+            .inspect(|&(n, v, _)| {
+                if n == b":status" && v.first() == Some(&b'1') {
+                    informational = true;
+                }
+            });
         self.write_header_block(stream_id, fields, end_stream);
         if let Some(s) = self.streams.get_mut(stream_id) {
             s.sent_head_done = !informational;
@@ -509,7 +515,7 @@ impl Connection {
     pub fn send_trailers<'f>(
         &mut self,
         stream_id: u32,
-        fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
+        fields: impl IntoIterator<Item = impl SendField<'f>>,
     ) -> Result<(), SendError> {
         if self.closed {
             return Err(SendError::GoingAway);
@@ -673,15 +679,12 @@ impl Connection {
     fn write_header_block<'f>(
         &mut self,
         stream_id: u32,
-        fields: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+        fields: impl Iterator<Item = impl SendField<'f>>,
         end_stream: bool,
     ) {
         let start = self.out.len();
-        let fields = fields.map(|(n, v)| {
-            let never_index = n == b"authorization" || n == b"proxy-authorization";
-            (n, v, never_index)
-        });
-        self.encoder.encode(fields, &mut self.out);
+        self.encoder
+            .encode(fields.map(SendField::parts), &mut self.out);
         frame::encode_header_block(
             &mut self.out,
             start,

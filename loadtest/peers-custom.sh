@@ -9,6 +9,8 @@
 #   CUSTOM_CMD="$PWD/../../../main/loadtest/peers-custom.sh" TARGETS="nghttpx custom" ./run.sh
 #
 # H2EDGE_BIN overrides the binary (default: target/release/h2edge of this checkout).
+# H2EDGE_ANNOTATIONS (for example "h2edge.io/http2-stream-window: 64Ki") is added to the annotations
+# of the Gateway and of the DestinationRule, so both legs get it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${H2EDGE_BIN:-$here/../target/release/h2edge}
@@ -21,7 +23,7 @@ cfg=$dir/gateway.yaml
 cat >"$cfg" <<YAML
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {name: bench, namespace: bench}
+metadata: {name: bench, namespace: bench, annotations: {${H2EDGE_ANNOTATIONS:-}}}
 spec:
   gatewayClassName: h2edge
   listeners:
@@ -58,7 +60,7 @@ spec:
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: backend, namespace: bench}
+metadata: {name: backend, namespace: bench, annotations: {${H2EDGE_ANNOTATIONS:-}}}
 spec:
   host: backend.bench.svc.cluster.local
   trafficPolicy:

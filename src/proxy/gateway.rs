@@ -7,6 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
@@ -532,6 +533,37 @@ impl Gateway {
             Tls::Server(s) => s.advance_outgoing(n),
             Tls::Client(s) => s.advance_outgoing(n),
         }
+        self.output_taken(token);
+    }
+
+    /// Hands the output [`Gateway::output`] returned over whole, without copying: `spare` takes the
+    /// place of the buffer that holds it, and the output is `spare[range]` afterwards. `None` (and
+    /// `spare` untouched) for output that lives in no buffer of ours (the HTTP/1.1 answer).
+    pub fn swap_output(&mut self, token: Token, spare: &mut Vec<u8>) -> Option<Range<usize>> {
+        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
+            return None;
+        };
+        if let Kind::Client {
+            http1_written: Some(_),
+            ..
+        } = &c.kind
+        {
+            return None;
+        }
+        let range = match &mut c.tls {
+            Tls::None => c.h2.swap_output(spare),
+            Tls::Server(s) => s.swap_outgoing(spare),
+            Tls::Client(s) => s.swap_outgoing(spare),
+        };
+        self.output_taken(token);
+        Some(range)
+    }
+
+    /// Output was taken: wakes streams the output limit held back.
+    fn output_taken(&mut self, token: Token) {
+        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
+            return;
+        };
         if c.h2.take_output_room() {
             // Streams held back by the output limit: offer their data again on the next turn.
             match &mut c.kind {

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::Range;
 use std::time::Duration;
 
 /// A connection's handle, chosen by the worker (an index into its connection table).
@@ -40,6 +41,18 @@ pub trait Backend {
     /// Offers output for `token`; returns how many bytes were taken. When fewer than offered were
     /// taken, [`Sink::writable`] says when to offer the rest.
     fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize>;
+    /// When `token` has nothing in flight and the backend sends from buffers it owns: a spare
+    /// buffer (initialised, content meaningless) that the caller may swap its output buffer into,
+    /// then call [`Backend::send_spare`]. The output then goes out without a copy. `None`: offer a
+    /// copy with [`Backend::send`].
+    fn spare_buffer(&mut self, _token: Token) -> Option<&mut Vec<u8>> {
+        None
+    }
+    /// Sends `range` of the spare buffer of `token`, which now holds the caller's output; all of it
+    /// is taken.
+    fn send_spare(&mut self, _token: Token, _range: Range<usize>) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Closes `token`'s socket.
     fn close(&mut self, token: Token);
     /// Waits up to `timeout` for I/O and reports it to `sink`.

@@ -1,5 +1,7 @@
 //! The io_uring backend: multishot accept, multishot receive into a provided-buffer ring, and one send
-//! in flight per connection (output offered meanwhile is queued behind it and sent next).
+//! in flight per connection (output offered meanwhile is queued behind it and sent next). A send
+//! with nothing in flight goes out of the worker's own output buffer, swapped for a spare one, so
+//! it is not copied.
 //!
 //! Received bytes are handed to the worker straight from the kernel-filled ring buffer and the buffer
 //! is returned at once, so memory for receiving does not grow with the number of connections.
@@ -15,6 +17,7 @@ use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -66,6 +69,9 @@ struct Slot {
     sending: Option<(Vec<u8>, usize)>,
     /// Output queued behind the send in flight.
     queued: Vec<u8>,
+    /// The buffer the worker swaps its output into when nothing is in flight (`spare_buffer`);
+    /// its length marks initialised room, which the TLS encryption reuses without zeroing.
+    spare: Vec<u8>,
     /// The worker was offered more than we took: tell it when there is room again.
     refused: bool,
     /// A connect is in progress; receiving starts once it succeeds.
@@ -179,10 +185,13 @@ impl Uring {
     /// A ring with multishot receive into provided buffers, or the reason it cannot be had here
     /// (io_uring blocked by seccomp or sysctl, or a kernel too old for buffer rings).
     pub fn new() -> io::Result<Self> {
-        let mut builder = IoUring::builder();
-        builder.setup_single_issuer().setup_coop_taskrun();
-        let ring = builder
+        // Completion work deferred to our own io_uring_enter (Linux 6.1) runs in batches, in the
+        // worker's thread, instead of interrupting it; older kernels get cooperative task running.
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
             .build(RING_ENTRIES)
+            .or_else(|_| IoUring::builder().setup_coop_taskrun().build(RING_ENTRIES))
             .or_else(|_| IoUring::new(RING_ENTRIES))?;
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(
@@ -405,14 +414,14 @@ impl Uring {
             let _ = self.submit_send(index, generation);
             return;
         }
-        // Done: the queued output (if any) goes next, in the buffer just freed.
+        // Done: the queued output (if any) goes next; the buffer just freed is kept for reuse.
         let Some((mut buf, _)) = slot.sending.take() else {
             return;
         };
-        buf.clear();
-        std::mem::swap(&mut buf, &mut slot.queued);
         let notify = std::mem::take(&mut slot.refused);
-        if !buf.is_empty() {
+        if !slot.queued.is_empty() {
+            buf.clear();
+            std::mem::swap(&mut buf, &mut slot.queued);
             slot.sending = Some((buf, 0));
             let _ = self.submit_send(index, generation);
         } else if closing {
@@ -420,8 +429,10 @@ impl Uring {
             let _ = slot.stream.shutdown(Shutdown::Write);
             self.settle(index, generation);
             return;
-        } else {
-            // Keep the allocation for the next send.
+        } else if slot.spare.capacity() == 0 {
+            slot.spare = buf;
+        } else if slot.queued.capacity() == 0 {
+            buf.clear();
             slot.queued = buf;
         }
         if notify && !closing {
@@ -462,6 +473,7 @@ impl Backend for Uring {
             in_flight: 0,
             sending: None,
             queued: Vec::new(),
+            spare: Vec::new(),
             refused: false,
             connecting: false,
             closing: None,
@@ -505,6 +517,7 @@ impl Backend for Uring {
             in_flight: 1,
             sending: None,
             queued: Vec::new(),
+            spare: Vec::new(),
             refused: false,
             connecting: true,
             closing: None,
@@ -537,6 +550,27 @@ impl Backend for Uring {
             slot.refused = true;
         }
         Ok(n)
+    }
+
+    fn spare_buffer(&mut self, token: Token) -> Option<&mut Vec<u8>> {
+        match self.slots.get_mut(token) {
+            Some(Some(slot)) if !slot.connecting && slot.sending.is_none() => Some(&mut slot.spare),
+            _ => None,
+        }
+    }
+
+    fn send_spare(&mut self, token: Token, range: Range<usize>) -> io::Result<()> {
+        let Some(Some(slot)) = self.slots.get_mut(token) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if slot.connecting || slot.sending.is_some() || range.end > slot.spare.len() {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        let mut buf = std::mem::take(&mut slot.spare);
+        buf.truncate(range.end);
+        slot.sending = Some((buf, range.start));
+        let generation = slot.generation;
+        self.submit_send(token, generation)
     }
 
     fn close(&mut self, token: Token) {

@@ -115,11 +115,21 @@ impl State {
             return;
         }
         loop {
-            let out = self.gateway.output(token);
-            let len = out.len();
-            if len == 0 {
+            if self.gateway.output(token).is_empty() {
                 break;
             }
+            // Nothing in flight: the output buffer itself is sent, swapped for the backend's spare.
+            if let Some(spare) = backend.spare_buffer(token) {
+                if let Some(range) = self.gateway.swap_output(token, spare) {
+                    if backend.send_spare(token, range).is_err() {
+                        self.gateway.closed(token);
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let out = self.gateway.output(token);
+            let len = out.len();
             match backend.send(token, out) {
                 Ok(n) => {
                     self.gateway.advance(token, n);

@@ -11,6 +11,7 @@
 //! (its `ReadTraffic` keeps in-place decryption "for the future"); encryption does go straight into
 //! our buffer.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
@@ -147,6 +148,16 @@ impl<C: Side> TlsSession<C> {
             self.written = 0;
             self.filled = 0;
         }
+    }
+
+    /// Hands [`TlsSession::outgoing`] over without copying: `spare` takes the buffer's place (its
+    /// content becomes initialised room) and the ciphertext is `spare[range]` afterwards.
+    pub fn swap_outgoing(&mut self, spare: &mut Vec<u8>) -> Range<usize> {
+        std::mem::swap(&mut self.outgoing, spare);
+        let range = self.written..self.filled;
+        self.written = 0;
+        self.filled = 0;
+        range
     }
 
     /// Takes ciphertext from the socket and hands each decrypted application record to `plaintext`.

@@ -33,6 +33,7 @@ mod settings;
 mod stream;
 mod validate;
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::h2::error::ErrorCode;
@@ -356,6 +357,18 @@ impl Connection {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
+    }
+
+    /// Hands [`Connection::pending_output`] over without copying: `spare` (emptied) takes the output
+    /// buffer's place, and the output is `spare[range]` afterwards, counted as written.
+    pub fn swap_output(&mut self, spare: &mut Vec<u8>) -> Range<usize> {
+        spare.clear();
+        std::mem::swap(&mut self.out, spare);
+        let range = self.out_pos..spare.len();
+        self.out_pos = 0;
+        self.out_taken += range.len() as u64;
+        self.control.retire(self.out_taken);
+        range
     }
 
     /// The earliest time at which [`Connection::on_timeout`] must be called, if any.

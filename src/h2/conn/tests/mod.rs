@@ -297,6 +297,43 @@ fn buffered_output_limit_holds_data_back_until_written() {
 }
 
 #[test]
+fn swapped_output_counts_as_written() {
+    let cc = Config {
+        limits: Limits {
+            max_buffered_output: 1000,
+            ..Config::default().limits
+        },
+        ..Config::default()
+    };
+    let mut p = Pair::new(&cc, &Config::default());
+    let id = p.c.open_stream(REQ, false).unwrap();
+    let n = p.c.send_data(id, &[1; 5000], false).unwrap();
+    assert_eq!(p.c.send_data(id, &[1; 10], false), Ok(0));
+    // Half is written the usual way, the rest handed over in a buffer swap.
+    let half = p.c.pending_output().len() / 2;
+    let mut out = p.c.pending_output()[..half].to_vec();
+    p.c.advance_output(half);
+    let mut spare = vec![7; 3];
+    let range = p.c.swap_output(&mut spare);
+    out.extend_from_slice(&spare[range]);
+    assert!(p.c.pending_output().is_empty());
+    assert!(p.c.take_output_room(), "the swap made room");
+    assert_eq!(p.s.recv(&out, p.now, &mut p.sh), out.len());
+    // The connection writes into the spare it was given, from its start.
+    assert_eq!(p.c.send_data(id, &[2; 600], true), Ok(600));
+    p.pump();
+    let data: usize =
+        p.sh.take_main()
+            .iter()
+            .map(|e| match e {
+                Ev::Data(_, d, _) => d.len(),
+                _ => 0,
+            })
+            .sum();
+    assert_eq!(data, n + 600);
+}
+
+#[test]
 fn connection_window_is_shared_and_replenished() {
     let cc = Config {
         connection_window_size: 65_535,

@@ -768,3 +768,97 @@ fn gateway_tls_settings() {
         ]
     );
 }
+
+#[test]
+fn http2_annotations() {
+    use h2edge::config::model::Http2Settings;
+    // Absent: every setting keeps its built-in default.
+    let c = ok_with(ROUTE);
+    assert_eq!(c.gateways[0].http2, Http2Settings::default());
+    assert_eq!(c.clusters[0].http2, Http2Settings::default());
+
+    let gw = |annotations: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: g2\n  annotations:\n{annotations}spec:\n  gatewayClassName: x\n  listeners: [{{name: a, port: 8080, protocol: HTTP}}]\n---\n"
+        )
+    };
+    let dr = |annotations: &str| {
+        format!(
+            "{ROUTE}apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: d\n  annotations:\n{annotations}spec:\n  host: echo\n"
+        )
+    };
+    // Plain bytes and binary suffixes, at both ends of the ranges.
+    let c = ok_with(&format!(
+        "{}{}",
+        gw(
+            "    h2edge.io/http2-stream-window: 64Ki\n    h2edge.io/http2-connection-window: \"65535\"\n    h2edge.io/max-buffered-output: \"16393\"\n"
+        ),
+        dr(
+            "    h2edge.io/http2-stream-window: \"2147483647\"\n    h2edge.io/http2-connection-window: 1Gi\n    h2edge.io/max-buffered-output: 64Mi\n"
+        ),
+    ));
+    assert_eq!(c.gateways[0].http2, Http2Settings::default());
+    assert_eq!(
+        c.gateways[1].http2,
+        Http2Settings {
+            stream_window: Some(65_536),
+            connection_window: Some(65_535),
+            max_buffered_output: Some(16_393),
+        }
+    );
+    assert_eq!(
+        c.clusters[0].http2,
+        Http2Settings {
+            stream_window: Some(2_147_483_647),
+            connection_window: Some(1 << 30),
+            max_buffered_output: Some(64 << 20),
+        }
+    );
+    // One annotation alone leaves the others at their defaults.
+    let c = ok_with(&dr("    h2edge.io/max-buffered-output: 32Ki\n"));
+    assert_eq!(
+        c.clusters[0].http2,
+        Http2Settings {
+            max_buffered_output: Some(32 << 10),
+            ..Http2Settings::default()
+        }
+    );
+
+    // Each error names the annotation and why; the whole config is refused.
+    assert_eq!(
+        errors_with(&gw(
+            "    h2edge.io/http2-stream-window: 64KB\n    h2edge.io/http2-connection-window: 2Gi\n    h2edge.io/max-buffered-output: 16Ki\n"
+        )),
+        [
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/http2-stream-window: invalid quantity \"64KB\": expected a whole number of bytes, optionally with a suffix Ki, Mi or Gi, such as 65536, 64Ki or 1Mi",
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/http2-connection-window: \"2Gi\" is 2147483648 bytes, out of range 65535..=2147483647 (HTTP/2 windows start at 65,535 and are at most 2^31-1, RFC 9113 §6.9)",
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/max-buffered-output: \"16Ki\" is 16384 bytes, out of range 16393..=67108864 (at least one 16 KiB DATA frame with its 9-byte header, at most 64 MiB)",
+        ]
+    );
+    assert_eq!(
+        errors_with(&dr(
+            "    h2edge.io/http2-stream-window: \"65534\"\n    h2edge.io/http2-connection-window: 1.5Mi\n    h2edge.io/max-buffered-output: 65Mi\n"
+        )),
+        [
+            "t.yaml:+13: DestinationRule/d: metadata.annotations.h2edge.io/http2-stream-window: \"65534\" is 65534 bytes, out of range 65535..=2147483647 (HTTP/2 windows start at 65,535 and are at most 2^31-1, RFC 9113 §6.9)",
+            "t.yaml:+13: DestinationRule/d: metadata.annotations.h2edge.io/http2-connection-window: invalid quantity \"1.5Mi\": expected a whole number of bytes, optionally with a suffix Ki, Mi or Gi, such as 65536, 64Ki or 1Mi",
+            "t.yaml:+13: DestinationRule/d: metadata.annotations.h2edge.io/max-buffered-output: \"65Mi\" is 68157440 bytes, out of range 16393..=67108864 (at least one 16 KiB DATA frame with its 9-byte header, at most 64 MiB)",
+        ]
+    );
+    // Annotations are strings, as in Kubernetes.
+    assert_eq!(
+        errors_with(&dr("    h2edge.io/http2-stream-window: 65536\n")),
+        [
+            "t.yaml:+18: DestinationRule/d: metadata.annotations.h2edge.io/http2-stream-window: expected a string, found an integer (quote it to make it a string)"
+        ]
+    );
+    // Gateways that share a port share its connections: their settings must agree.
+    let shared = gw("    h2edge.io/http2-stream-window: 64Ki\n")
+        .replace("port: 8080", "port: 80, hostname: a.example.com");
+    assert_eq!(
+        errors_with(&shared),
+        [
+            "t.yaml:+9: Gateway/g2: spec.listeners[0].port: port 80 is shared with listener \"http\" of Gateway/edge, whose HTTP/2 annotations (h2edge.io/http2-stream-window, h2edge.io/http2-connection-window, h2edge.io/max-buffered-output) differ; connections on one port get one setting, so give both Gateways the same values"
+        ]
+    );
+}

@@ -113,6 +113,8 @@ pub struct Gateway {
     /// Where this gateway runs (annotation `h2edge.io/locality: region/zone/subzone`), for
     /// locality-aware balancing.
     pub locality: Locality,
+    /// HTTP/2 windows and output limit of the connections clients open to its listeners.
+    pub http2: Http2Settings,
 }
 
 /// Index of a listener: `config.gateways[gateway].listeners[listener]`.
@@ -496,6 +498,9 @@ pub struct Cluster {
     pub subsets: Vec<Subset>,
     /// The objects that shaped this cluster, e.g. `DestinationRule/product`.
     pub sources: Vec<String>,
+    /// HTTP/2 windows and output limit of the connections to its endpoints (its DestinationRule's
+    /// annotations).
+    pub http2: Http2Settings,
 }
 
 impl Cluster {
@@ -544,6 +549,18 @@ impl fmt::Display for EndpointAddress {
             EndpointAddress::Dns(name) => f.write_str(name),
         }
     }
+}
+
+/// What the annotations `h2edge.io/http2-stream-window`, `h2edge.io/http2-connection-window` and
+/// `h2edge.io/max-buffered-output` set for a set of connections; `None`: the built-in default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Http2Settings {
+    /// SETTINGS_INITIAL_WINDOW_SIZE we advertise: each stream's receive window, 65,535..=2^31-1.
+    pub stream_window: Option<u32>,
+    /// The connection's receive window, 65,535..=2^31-1.
+    pub connection_window: Option<u32>,
+    /// DATA a connection queues for its peer beyond what the socket has taken.
+    pub max_buffered_output: Option<usize>,
 }
 
 /// Istio locality: `region/zone/subzone`.

@@ -1,4 +1,4 @@
-//! Value grammars: durations, hostnames, names, header names, regular expressions.
+//! Value grammars: durations, byte quantities, hostnames, names, header names, regular expressions.
 //! Each checker returns the reason text used in problems.
 
 use std::net::IpAddr;
@@ -101,6 +101,26 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("invalid duration {s:?}: too long"));
     }
     Ok(Duration::from_secs_f64(total))
+}
+
+/// A Kubernetes quantity of bytes as h2edge reads it: a whole number, optionally with a binary
+/// suffix `Ki`, `Mi` or `Gi` (`65536`, `64Ki`, `1Mi`). Decimal suffixes, fractions and exponents
+/// are refused rather than rounded.
+pub fn byte_quantity(s: &str) -> Result<u64, String> {
+    let (digits, shift) = [("Ki", 10), ("Mi", 20), ("Gi", 30)]
+        .iter()
+        .find_map(|(suffix, shift)| s.strip_suffix(suffix).map(|d| (d, *shift)))
+        .unwrap_or((s, 0));
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "invalid quantity {s:?}: expected a whole number of bytes, optionally with a suffix Ki, Mi or Gi, such as 65536, 64Ki or 1Mi"
+        ));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("invalid quantity {s:?}: too large"))
 }
 
 fn is_label(l: &str) -> bool {
@@ -331,6 +351,32 @@ mod tests {
         for bad in ["", "s", "10", "-1s", "1x", "1..2s", "1e400h"] {
             assert!(go_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn byte_quantities() {
+        assert_eq!(byte_quantity("65535"), Ok(65_535));
+        assert_eq!(byte_quantity("64Ki"), Ok(65_536));
+        assert_eq!(byte_quantity("1Mi"), Ok(1 << 20));
+        assert_eq!(byte_quantity("2Gi"), Ok(2 << 30));
+        assert_eq!(byte_quantity("0"), Ok(0));
+        for bad in [
+            "", "Ki", "64K", "64k", "64KB", "1.5Mi", "1e6", "-1", "+1", " 1", "1 Ki", "0x10", "1Ti",
+        ] {
+            let e = byte_quantity(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("invalid quantity {bad:?}: expected")),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            byte_quantity("99999999999999999999"),
+            Err("invalid quantity \"99999999999999999999\": too large".into())
+        );
+        assert_eq!(
+            byte_quantity("17179869184Gi"),
+            Err("invalid quantity \"17179869184Gi\": too large".into())
+        );
     }
 
     #[test]

@@ -10,12 +10,12 @@ use super::load::{
     RawConfigMap, RawDestinationRule, RawEndpointSlice, RawGateway, RawPolicy, RawRule, RawSecret,
     RawService, RawTls,
 };
-use super::load::{Head, RawGrpcRoute, RawHttpRoute};
+use super::load::{Head, RawGrpcRoute, RawHttpRoute, http2};
 use super::model::{
     CertKeyPair, ClientCert, ClientTls, ClientValidation, Cluster, ClusterId, Config, Endpoint,
-    Endpoints, FrontendValidation, Gateway, GrpcRoute, GrpcRouteRule, Hostname, HttpRoute,
-    HttpRouteRule, Listener, ListenerRef, ListenerTls, Locality, ParentRef, Protocol, Subset,
-    TrafficPolicy, TrustAnchor, UpstreamTls, UpstreamTlsMode, WeightedBackend,
+    Endpoints, FrontendValidation, Gateway, GrpcRoute, GrpcRouteRule, Hostname, Http2Settings,
+    HttpRoute, HttpRouteRule, Listener, ListenerRef, ListenerTls, Locality, ParentRef, Protocol,
+    Subset, TrafficPolicy, TrustAnchor, UpstreamTls, UpstreamTlsMode, WeightedBackend,
 };
 use super::problem::object_name;
 use super::read::{Loc, Origin, Sink};
@@ -382,6 +382,7 @@ impl<'a> Resolver<'a> {
                 backend_client_cert,
                 frontend_validation: frontend,
                 locality: g.locality.clone(),
+                http2: g.http2,
             });
         }
         out
@@ -410,6 +411,23 @@ impl<'a> Resolver<'a> {
                             ),
                         );
                         continue;
+                    }
+                    // One socket serves the port: its connections cannot follow two Gateways.
+                    if og.http2 != g.http2 {
+                        self.sink.error(
+                            &g.head.origin,
+                            l.loc.line,
+                            &format!("{}.port", l.loc.path),
+                            format!(
+                                "port {} is shared with listener {:?} of {}, whose HTTP/2 annotations ({}, {}, {}) differ; connections on one port get one setting, so give both Gateways the same values",
+                                l.port,
+                                oname,
+                                og.head.origin.object,
+                                http2::STREAM_WINDOW,
+                                http2::CONNECTION_WINDOW,
+                                http2::MAX_BUFFERED_OUTPUT,
+                            ),
+                        );
                     }
                 } else {
                     by_port.insert(l.port, (l.protocol, g, &l.name));
@@ -639,6 +657,7 @@ impl<'a> Resolver<'a> {
             tls: UpstreamTls::Disabled,
             subsets: Vec::new(),
             sources: vec![svc_name],
+            http2: Http2Settings::default(),
         };
         let i = self.clusters.len();
         self.clusters.push((cluster, gateways.clone()));
@@ -902,6 +921,7 @@ impl<'a> Resolver<'a> {
             }
             if let Some(dr) = dr {
                 c.sources.push(dr.head.origin.object.clone());
+                c.http2 = dr.http2;
                 let policy = dr.policy.for_port(c.port);
                 c.policy = traffic_policy(&policy);
                 if let Some(t) = &policy.tls {

@@ -74,10 +74,24 @@ pub enum Service {
 pub struct GatewayConfig {
     pub listeners: Vec<Listener>,
     pub service: Service,
-    /// Settings and limits towards clients.
+    /// Settings and limits towards clients, unless the listener has its own
+    /// (`Upstreams::server_h2`).
     pub server_h2: conn::Config,
-    /// Settings and limits towards upstreams.
+    /// Settings and limits towards upstreams, unless the cluster has its own
+    /// (`UpstreamCluster::client_h2`).
     pub client_h2: conn::Config,
+}
+
+impl GatewayConfig {
+    /// The settings and limits of client connections to listener `listener`: its own, if the
+    /// service has them, else `server_h2`.
+    fn server_h2_for(&self, listener: usize) -> &conn::Config {
+        match &self.service {
+            Service::Proxy(up) => up.server_h2.get(listener),
+            _ => None,
+        }
+        .unwrap_or(&self.server_h2)
+    }
 }
 
 /// What the gateway needs the runtime to do.
@@ -240,7 +254,11 @@ impl Gateway {
                 listener,
             )),
         };
-        let h2 = Connection::new(Role::Server, &config.server_h2, self.shared.now);
+        let h2 = Connection::new(
+            Role::Server,
+            config.server_h2_for(listener),
+            self.shared.now,
+        );
         let token = self.shared.insert(Conn {
             h2,
             tls,

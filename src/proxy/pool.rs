@@ -238,12 +238,13 @@ impl Shared {
         if !opening && live < cluster.max_connections {
             let deadline = self.now + cluster.connect_timeout;
             let endpoint = cluster.endpoints.get(i)?.clone();
-            self.open_upstream(ep, &endpoint, deadline);
+            self.open_upstream(ep, c, &endpoint, deadline);
         }
         None
     }
 
-    fn open_upstream(&mut self, ep: usize, endpoint: &Endpoint, deadline: Instant) {
+    /// Opens a connection to endpoint `ep` (`endpoint`, of cluster `c`).
+    fn open_upstream(&mut self, ep: usize, c: usize, endpoint: &Endpoint, deadline: Instant) {
         let tls = match &endpoint.tls {
             Some((config, name)) => match ClientSession::client(config.clone(), name.clone()) {
                 Ok(s) => Tls::Client(s),
@@ -251,7 +252,10 @@ impl Shared {
             },
             None => Tls::None,
         };
-        let h2 = Connection::new(Role::Client, &self.config.client_h2, self.now);
+        let settings = proxy(&self.config)
+            .and_then(|up| up.clusters.get(c)?.client_h2.as_ref())
+            .unwrap_or(&self.config.client_h2);
+        let h2 = Connection::new(Role::Client, settings, self.now);
         let token = self.insert(Conn::upstream(h2, tls, ep, self.now));
         self.upstream.conns[ep].push(token);
         self.upstream.connecting.push((token, deadline));
@@ -517,12 +521,12 @@ impl Shared {
         }
     }
 
-    /// Takes up a reloaded configuration. Listeners stay (their TLS settings apply to new
-    /// connections); every stream in flight finishes where it is. Balancers of clusters that keep
-    /// their name carry over their state; connections (and connect health) of endpoints that remain
-    /// (same cluster name, same address) stay; connections to endpoints that left get a GOAWAY,
-    /// take no new stream, and close once their last stream ends. Streams waiting for an endpoint
-    /// that left are answered 503 / gRPC 14.
+    /// Takes up a reloaded configuration. Listeners stay (their TLS and HTTP/2 settings apply to
+    /// new connections, as do the clusters' HTTP/2 settings); every stream in flight finishes where
+    /// it is. Balancers of clusters that keep their name carry over their state; connections (and
+    /// connect health) of endpoints that remain (same cluster name, same address) stay; connections
+    /// to endpoints that left get a GOAWAY, take no new stream, and close once their last stream
+    /// ends. Streams waiting for an endpoint that left are answered 503 / gRPC 14.
     pub(super) fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
         let (Some(old), Some(new)) = (proxy(&self.config).cloned(), proxy(&config).cloned()) else {
             self.upstream = Pool::new(&config, self.upstream.seed);

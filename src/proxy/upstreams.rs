@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::gateway::Endpoint;
 use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
+use crate::h2::conn;
 use crate::route::{
     BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteKind,
     RouteMatch, RouteMeta, RouteTable, TableSpec,
@@ -31,6 +32,10 @@ pub struct Upstreams {
     /// HTTPRoute rule timeouts, `[route][rule]` as the table numbers them: how long a stream may
     /// take until its response is complete (`None`: no limit).
     pub http_timeouts: Vec<Vec<Option<Duration>>>,
+    /// Per gateway listener (in `GatewayConfig::listeners` order): the settings and limits of its
+    /// client connections (Gateway annotations); a listener without one uses
+    /// `GatewayConfig::server_h2`.
+    pub server_h2: Vec<conn::Config>,
 }
 
 /// One cluster: its balancer tables and, in the same order, how to reach each endpoint.
@@ -51,6 +56,9 @@ pub struct UpstreamCluster {
     pub outlier: Option<Outlier>,
     /// Circuit breaking (DestinationRule `connectionPool.http`).
     pub limits: StreamLimits,
+    /// Settings and limits of the connections to its endpoints (DestinationRule annotations);
+    /// `None`: `GatewayConfig::client_h2`.
+    pub client_h2: Option<conn::Config>,
 }
 
 /// Bounds on the streams a worker sends to one cluster (`None`: no bound of its own).
@@ -117,9 +125,11 @@ impl Upstreams {
                 keepalive: DEFAULT_KEEPALIVE,
                 outlier: None,
                 limits: StreamLimits::default(),
+                client_h2: None,
             }],
             listener_ports: Vec::new(),
             http_timeouts: Vec::new(),
+            server_h2: Vec::new(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! `h2edge run CONFIG`: from a validated [`Config`] to what the workers run — one socket per
 //! listener port (its certificates chosen by SNI, client certificates checked when the Gateway's
-//! `tls.frontend` asks), the route table, and per cluster its balancer tables, endpoint addresses
-//! and upstream TLS.
+//! `tls.frontend` asks, HTTP/2 settings from the Gateway's annotations), the route table, and per
+//! cluster its balancer tables, endpoint addresses, upstream TLS and HTTP/2 settings (from the
+//! DestinationRule's annotations).
 //!
 //! Endpoint names (FQDN EndpointSlices, ExternalName Services) are resolved when the plan is made:
 //! at start, at each reload, and every DNS refresh interval while running (see [`run`]).
@@ -21,7 +22,7 @@ use crate::balance::{self, Site};
 use crate::config::compile::{self, CompiledCluster};
 use crate::config::model::{
     CertKeyPair, ClientCert, Cluster, Config, EndpointAddress, Endpoints, FrontendValidationMode,
-    Gateway, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
+    Gateway, Http2Settings, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
 };
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
@@ -81,6 +82,7 @@ pub fn plan_with(
         }
     }
     let (mut listeners, mut listen, mut listener_ports) = (Vec::new(), Vec::new(), Vec::new());
+    let mut server_h2 = Vec::new();
     for (port, on_port) in &ports {
         let names: Vec<String> = on_port
             .iter()
@@ -119,14 +121,18 @@ pub fn plan_with(
         } else {
             Listener::H2c
         };
+        // The config was checked: every Gateway on a port has the same HTTP/2 annotations.
+        let http2 = on_port.first().map(|(gw, _)| gw.http2).unwrap_or_default();
         describe.push(format!(
-            "listener {bind}:{port} {} ({})",
+            "listener {bind}:{port} {} ({}){}",
             if https { "HTTPS" } else { "HTTP (h2c)" },
-            names.join(", ")
+            names.join(", "),
+            describe_http2(&http2)
         ));
         listeners.push(listener);
         listen.push(SocketAddr::new(bind, *port));
         listener_ports.push(Some(*port));
+        server_h2.push(h2_config(&http2));
     }
     if listeners.is_empty() {
         return Err("no Gateway listener to run".into());
@@ -158,13 +164,14 @@ pub fn plan_with(
         let c = upstream_cluster(cluster, &site, backend_cert, workers, resolve)
             .map_err(|e| format!("cluster {}: {e}", cluster.name()))?;
         describe.push(format!(
-            "cluster {} ({}, {}): {}",
+            "cluster {} ({}, {}{}): {}",
             cluster.name(),
             cluster.policy.load_balancer.policy.name(),
             match &cluster.tls {
                 UpstreamTls::Disabled => "h2c".to_string(),
                 UpstreamTls::Enabled(t) => format!("TLS {:?}", t.mode),
             },
+            describe_http2(&cluster.http2),
             c.endpoints
                 .iter()
                 .map(|e| e.addr.to_string())
@@ -196,7 +203,9 @@ pub fn plan_with(
                         .collect()
                 })
                 .collect(),
+            server_h2,
         })),
+        // Every listener and cluster carries its own settings (above).
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),
     };
@@ -283,6 +292,7 @@ fn upstream_cluster(
                 .http2_max_requests
                 .map(|n| (n as usize).div_ceil(workers.max(1))),
         },
+        client_h2: Some(h2_config(&cluster.http2)),
         outlier: cluster.policy.outlier_detection.as_ref().map(|o| Outlier {
             consecutive_5xx: o.consecutive_5xx_errors,
             consecutive_gateway: o.consecutive_gateway_errors,
@@ -290,6 +300,42 @@ fn upstream_cluster(
             max_ejection_percent: o.max_ejection_percent,
         }),
     })
+}
+
+/// The connection settings the annotations ask for; the defaults where they say nothing.
+fn h2_config(http2: &Http2Settings) -> conn::Config {
+    let mut c = conn::Config::default();
+    if let Some(n) = http2.stream_window {
+        c.initial_window_size = n;
+    }
+    if let Some(n) = http2.connection_window {
+        c.connection_window_size = n;
+    }
+    if let Some(n) = http2.max_buffered_output {
+        c.limits.max_buffered_output = n;
+    }
+    c
+}
+
+/// The HTTP/2 annotations in force, for the start-up description (empty when none is set).
+fn describe_http2(http2: &Http2Settings) -> String {
+    let mut out = String::new();
+    for (name, value) in [
+        (
+            "http2-stream-window",
+            http2.stream_window.map(|n| n as usize),
+        ),
+        (
+            "http2-connection-window",
+            http2.connection_window.map(|n| n as usize),
+        ),
+        ("max-buffered-output", http2.max_buffered_output),
+    ] {
+        if let Some(n) = value {
+            out.push_str(&format!(", {name} {n}"));
+        }
+    }
+    out
 }
 
 type ClientTls = Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>;

@@ -11,7 +11,10 @@ mod cases;
 mod client;
 mod config_run;
 mod failures;
+#[path = "../common/h2c_gateway.rs"]
+mod h2c_gateway;
 mod harness;
+mod http2_settings;
 mod interop;
 mod io_backends;
 mod proto;

@@ -15,12 +15,9 @@ use tonic::codegen::http;
 
 use crate::cases::{STEP, simple};
 use crate::client::TestClient;
+use crate::h2c_gateway::h2c_config;
 use crate::harness::{run, within};
 use crate::proto::Empty;
-
-#[path = "../common/h2c_gateway.rs"]
-mod h2c_gateway;
-use h2c_gateway::h2c_config;
 
 /// Requests the refusing upstream saw: (all, refused, served with a whole body).
 #[derive(Default)]

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::secret::{pem_certs_error, pem_key_error, read_file};
-use super::{Head, ObjRef, check, one_of};
+use super::{Head, ObjRef, check, http2, one_of};
 use crate::config::model::{
     CertKeyPair, ConnectionPool, ConsistentHash, DEFAULT_MAGLEV_TABLE_SIZE,
-    DEFAULT_MINIMUM_RING_SIZE, HashAlgorithm, HashCookie, HashKey, Http2Keepalive, LbPolicy,
-    LoadBalancer, LocalityFailover, LocalityLb, OutlierDetection, SubjectAltName, TcpKeepalive,
+    DEFAULT_MINIMUM_RING_SIZE, HashAlgorithm, HashCookie, HashKey, Http2Keepalive, Http2Settings,
+    LbPolicy, LoadBalancer, LocalityFailover, LocalityLb, OutlierDetection, SubjectAltName,
+    TcpKeepalive,
 };
 use crate::config::read::{At, Cx, Fields, Loc};
 use crate::config::syntax;
@@ -20,6 +21,8 @@ pub(crate) struct RawDestinationRule {
     pub host_loc: Loc,
     pub policy: RawPolicy,
     pub subsets: Vec<RawSubset>,
+    /// For every connection to the hosts it applies to (annotations; not per port or subset).
+    pub http2: Http2Settings,
 }
 
 #[derive(Debug)]
@@ -107,6 +110,7 @@ pub(crate) struct RawTls {
 }
 
 pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawDestinationRule> {
+    let http2 = http2::settings(cx, &head);
     let spec_at = root.req(cx, "spec")?;
     let mut spec = spec_at.map(cx)?;
     let host_at = spec.req(cx, "host");
@@ -159,6 +163,7 @@ pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawDest
         host: host?,
         policy: top?,
         subsets,
+        http2,
         head,
     })
 }

@@ -1,8 +1,8 @@
 //! `gateway.networking.k8s.io/v1` Gateway: listeners, certificates, backend client certificate,
 //! frontend client validation.
 
-use super::{GATEWAY_API, Head, ObjRef, check, obj_ref, one_of};
-use crate::config::model::{FrontendValidationMode, Hostname, Locality, Protocol};
+use super::{GATEWAY_API, Head, ObjRef, check, http2, obj_ref, one_of};
+use crate::config::model::{FrontendValidationMode, Hostname, Http2Settings, Locality, Protocol};
 use crate::config::read::{At, Cx, Fields, Loc};
 use crate::config::syntax;
 
@@ -15,6 +15,7 @@ pub(crate) struct RawGateway {
     /// `(port, validation, position of port)`.
     pub frontend_per_port: Vec<(u16, RawValidation, Loc)>,
     pub locality: Locality,
+    pub http2: Http2Settings,
 }
 
 #[derive(Debug)]
@@ -47,6 +48,7 @@ pub(crate) struct RawValidation {
 pub(crate) const LOCALITY_ANNOTATION: &str = "h2edge.io/locality";
 
 pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawGateway> {
+    let http2 = http2::settings(cx, &head);
     let spec_at = root.req(cx, "spec")?;
     let mut spec = spec_at.map(cx)?;
     let mut gw = RawGateway {
@@ -55,6 +57,7 @@ pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawGate
         frontend_default: None,
         frontend_per_port: Vec::new(),
         locality: locality(&head),
+        http2,
         head,
     };
     if let Some(c) = spec.req(cx, "gatewayClassName") {

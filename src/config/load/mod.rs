@@ -6,6 +6,7 @@ mod backendtls;
 mod destinationrule;
 mod gateway;
 mod grpcroute;
+pub(crate) mod http2;
 mod httproute;
 mod routes;
 mod secret;

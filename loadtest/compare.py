@@ -692,6 +692,9 @@ def main():
     mode = f"open loop at {args.rate} req/s, clients {'started at once' if args.rate_aligned else 'one per ms'}" \
         if args.rate else \
         f"h2load -c {args.conns} -m {args.streams} -t 1 -D {args.duration} --warm-up-time={args.warmup}"
+    own = [f"{w}: -c {WORKLOADS[w][3]} -m {WORKLOADS[w][4]}" for w in args.workloads if WORKLOADS[w][3]]
+    if own:
+        mode += f" ({', '.join(own)})"
     header = (f"{args.reps} interleaved repetitions, medians; {mode}; backends: {args.backend}; "
               f"proxy pinned to CPU {args.proxy_cpu} with one worker; {os.uname().release}")
     (logs / "summary.md").write_text(header + "\n\n" + text + "\n")

@@ -111,7 +111,9 @@ fn check_prints_the_seed_summary() {
     assert_exit(&o, 0);
     assert_eq!(
         stdout(&o),
-        "ok: 1 file, 1 gateway (1 listener), 0 HTTPRoutes, 1 GRPCRoute, 1 cluster (3 endpoints)\n"
+        "ok: 1 file, 1 gateway (1 listener), 0 HTTPRoutes, 1 GRPCRoute, 1 cluster (3 endpoints); 1 note (below)\n\
+         note: examples/seed-gateway.yaml:98: DestinationRule/product: spec.trafficPolicy.outlierDetection.interval: \
+         not used: ejection is decided on each answer, and an ejected endpoint returns when its ejection time is over\n"
     );
 }
 

@@ -13,9 +13,12 @@ pub fn run(args: &[String]) -> Result<ExitCode, Usage> {
     if args.is_empty() {
         return Err(Usage("check: no CONFIG given".into()));
     }
-    match config::check(args) {
-        Ok(summary) => {
-            println!("{summary}");
+    match config::load(args) {
+        Ok(config) => {
+            println!("{}", config::Summary::of(&config));
+            for note in &config.notes {
+                println!("note: {note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(problems) => {

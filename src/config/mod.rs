@@ -91,7 +91,7 @@ pub struct Summary {
     /// Static endpoints over all clusters (DNS clusters count as zero).
     pub endpoints: usize,
     pub dns_clusters: usize,
-    /// Debug notes (ignored fields, deprecated spellings).
+    /// Notes (fields read but not acted on, ignored fields, deprecated spellings).
     pub notes: usize,
 }
 
@@ -141,11 +141,7 @@ impl fmt::Display for Summary {
         }
         write!(f, ")")?;
         if self.notes > 0 {
-            write!(
-                f,
-                "; {} ignored (see debug notes)",
-                plural(self.notes, "field", "fields")
-            )?;
+            write!(f, "; {} (below)", plural(self.notes, "note", "notes"))?;
         }
         Ok(())
     }

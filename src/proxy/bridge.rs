@@ -152,6 +152,10 @@ pub(super) struct UpstreamSide {
     pub(super) retired: bool,
     /// Streams opened on it so far.
     pub(super) opened: u32,
+    /// When it was opened, and since when it has had no stream (with `opened` then, so that a
+    /// stream opened and ended between two looks still counts as use).
+    pub(super) born: Instant,
+    pub(super) idle: Option<(Instant, u32)>,
     /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
     pub(super) last_rx: Instant,
     pub(super) ping_sent: Option<Instant>,
@@ -170,6 +174,8 @@ impl UpstreamSide {
             endpoint,
             retired: false,
             opened: 0,
+            born: now,
+            idle: None,
             last_rx: now,
             ping_sent: None,
             streams: StreamMap::default(),

@@ -15,10 +15,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::bridge;
+use super::bridge::{self, UpstreamSide};
 use super::gateway::{Conn, Endpoint, GatewayConfig, IoRequest, Kind, Service, Shared, Tls, Token};
 use super::local::Reason;
-use super::upstreams::Upstreams;
+use super::upstreams::{ConnectionLife, Upstreams};
 use crate::balance::{Balancer, PolicySpec, Rng};
 use crate::h2::conn::{Connection, Role};
 use crate::h2::error::ErrorCode;
@@ -389,7 +389,9 @@ impl Shared {
             .iter()
             .filter(|h| h.ejected_until.is_some_and(|t| t > now))
             .count();
-        if ejected * 100 >= n * o.max_ejection_percent as usize {
+        if ejected * 100 >= n * o.max_ejection_percent as usize
+            || (n - ejected).saturating_sub(1) * 100 < n * o.min_health_percent as usize
+        {
             return;
         }
         let h = &mut pool.health[ep];
@@ -474,7 +476,9 @@ impl Shared {
 
     /// PING keepalive: an answered connection quiet for its cluster's interval gets a PING; one
     /// whose PING stays unanswered for the timeout is dead and closed (its streams get 502 / gRPC
-    /// 14, or a reset once their response started) rather than left hanging.
+    /// 14, or a reset once their response started) rather than left hanging. Connections past
+    /// their cluster's `ConnectionLife` are drained: GOAWAY, no new streams, closed after the
+    /// last one (at once when idle).
     fn keepalive(&mut self) {
         let config = self.config.clone();
         let Some(up) = proxy(&config) else {
@@ -484,6 +488,7 @@ impl Shared {
         let mut dead = Vec::new();
         for (c, cluster) in up.clusters.iter().enumerate() {
             let (interval, timeout) = cluster.keepalive;
+            let life = cluster.life;
             let first = self.upstream.first[c];
             for ep in first..first + cluster.endpoints.len() {
                 for &t in &self.upstream.conns[ep] {
@@ -499,6 +504,12 @@ impl Shared {
                         continue;
                     };
                     if !h2.settings_acked() {
+                        continue;
+                    }
+                    if !side.retired && past_life(side, &life, now) {
+                        side.retired = true;
+                        h2.go_away(ErrorCode::NO_ERROR, b"connection life over");
+                        self.dirty.push(t);
                         continue;
                     }
                     match side.ping_sent {
@@ -611,6 +622,27 @@ impl Shared {
                 Some(n) => self.waiting.push_back((client, stream_id, n, since)),
                 None => bridge::fail_waiting(self, client, stream_id, Reason::Unavailable),
             }
+        }
+    }
+}
+
+/// Whether upstream connection `side` has lived past `life` (noting when it fell idle).
+fn past_life(side: &mut UpstreamSide, life: &ConnectionLife, now: Instant) -> bool {
+    if life.max_duration.is_some_and(|d| side.born + d <= now) {
+        return true;
+    }
+    let Some(timeout) = life.idle_timeout else {
+        return false;
+    };
+    if !side.streams.is_empty() {
+        side.idle = None;
+        return false;
+    }
+    match side.idle {
+        Some((since, opened)) if opened == side.opened => since + timeout <= now,
+        _ => {
+            side.idle = Some((now, side.opened));
+            false
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct UpstreamCluster {
     pub outlier: Option<Outlier>,
     /// Circuit breaking (DestinationRule `connectionPool.http`).
     pub limits: StreamLimits,
+    /// When a worker drains or closes a connection of its own accord.
+    pub life: ConnectionLife,
     /// Settings and limits of the connections to its endpoints (DestinationRule annotations);
     /// `None`: `GatewayConfig::client_h2`.
     pub client_h2: Option<conn::Config>,
@@ -75,6 +77,16 @@ pub struct StreamLimits {
     pub in_flight: Option<usize>,
 }
 
+/// When a worker drains or closes an upstream connection of its own accord (`None`: never).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectionLife {
+    /// Drained (GOAWAY, no new streams, closed after its last) and replaced this long after it
+    /// opened (`connectionPool.tcp.maxConnectionDuration`).
+    pub max_duration: Option<Duration>,
+    /// Closed after this long without a stream (`connectionPool.http.idleTimeout`).
+    pub idle_timeout: Option<Duration>,
+}
+
 /// When an endpoint is ejected for the answers it gives, and for how long.
 #[derive(Clone, Copy, Debug)]
 pub struct Outlier {
@@ -86,6 +98,8 @@ pub struct Outlier {
     pub base_ejection: Duration,
     /// No ejection while this share of the cluster's endpoints (%) is already ejected.
     pub max_ejection_percent: u32,
+    /// No ejection that would leave fewer than this share of its endpoints (%) in the balancer.
+    pub min_health_percent: u32,
 }
 
 impl Upstreams {
@@ -125,6 +139,7 @@ impl Upstreams {
                 keepalive: DEFAULT_KEEPALIVE,
                 outlier: None,
                 limits: StreamLimits::default(),
+                life: ConnectionLife::default(),
                 client_h2: None,
             }],
             listener_ports: Vec::new(),

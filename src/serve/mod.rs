@@ -27,7 +27,7 @@ use crate::config::model::{
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
 use crate::proxy::upstreams::{
-    DEFAULT_KEEPALIVE, Outlier, StreamLimits, UpstreamCluster, Upstreams,
+    ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, UpstreamCluster, Upstreams,
 };
 use crate::route::RouteTable;
 use crate::tls::client::{self, Identity};
@@ -285,6 +285,10 @@ fn upstream_cluster(
         keepalive: pool
             .http2_keepalive
             .map_or(DEFAULT_KEEPALIVE, |k| (k.interval, k.timeout)),
+        life: ConnectionLife {
+            max_duration: pool.max_connection_duration,
+            idle_timeout: pool.http_idle_timeout,
+        },
         limits: StreamLimits {
             per_connection: pool.max_concurrent_streams,
             per_connection_life: pool.max_requests_per_connection.filter(|&n| n > 0),
@@ -298,6 +302,7 @@ fn upstream_cluster(
             consecutive_gateway: o.consecutive_gateway_errors,
             base_ejection: o.base_ejection_time,
             max_ejection_percent: o.max_ejection_percent,
+            min_health_percent: o.min_health_percent,
         }),
     })
 }

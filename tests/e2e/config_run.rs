@@ -215,9 +215,24 @@ fn config_reload_under_load_loses_no_call() {
 /// leaves the balancer; a user hashed onto it moves to another backend, and the others stay.
 #[test]
 fn config_outlier_detection_ejects_a_failing_backend() {
-    run(|bed| async move {
+    outlier_case("maxEjectionPercent: 50", true);
+}
+
+/// `minHealthPercent: 100`: ejecting any of the three backends would leave fewer than all of them
+/// in the balancer, so the failing backend stays and so does the user hashed onto it.
+#[test]
+fn config_outlier_detection_keeps_min_health_percent() {
+    outlier_case(
+        "maxEjectionPercent: 100\n      minHealthPercent: 100",
+        false,
+    );
+}
+
+/// Two UNAVAILABLE answers for user carol, then five calls: whether she moved off her backend.
+fn outlier_case(limits: &'static str, moves: bool) {
+    run(move |bed| async move {
         let gateway = bed.start_gateway_from_config(
-            "      consistentHash:\n        httpHeaderName: x-user\n    outlierDetection:\n      consecutive5xxErrors: 2\n      baseEjectionTime: 30s\n      maxEjectionPercent: 50",
+            &format!("      consistentHash:\n        httpHeaderName: x-user\n    outlierDetection:\n      consecutive5xxErrors: 2\n      baseEjectionTime: 30s\n      {limits}"),
             &bed.backends,
         );
         let mut client = h2c_client(gateway.h2c).await;
@@ -248,9 +263,10 @@ fn config_outlier_detection_ejects_a_failing_backend() {
             after.insert(call(&mut client, &user()).await.0);
         }
         assert_eq!(after.len(), 1, "carol is still pinned: {after:?}");
-        assert!(
+        assert_eq!(
             !after.contains(&home),
-            "carol moved off the ejected {home}: {after:?}"
+            moves,
+            "carol's backend was {home}, then {after:?}"
         );
         gateway.stop();
     });

@@ -623,6 +623,14 @@ fn opt_dur(cx: &mut Cx, f: &mut Fields, key: &str, ok: &mut bool) -> Option<std:
     v
 }
 
+/// A field that is read (a bad value is still an error) but that h2edge does not act on: a note
+/// says so, and why.
+fn not_enforced(cx: &mut Cx, f: &mut Fields, key: &str, why: &str) {
+    if let Some(at) = f.get(key) {
+        cx.note(at.line, &at.path, why);
+    }
+}
+
 fn connection_pool(cx: &mut Cx, at: &At) -> Option<ConnectionPool> {
     let mut f = at.map(cx)?;
     let mut pool = ConnectionPool::default();
@@ -654,16 +662,40 @@ fn connection_pool(cx: &mut Cx, at: &At) -> Option<ConnectionPool> {
             });
             kf.finish(cx);
         }
+        not_enforced(
+            cx,
+            &mut tf,
+            "idleTimeout",
+            "not enforced: it bounds TCP proxying; for HTTP/2 upstreams http.idleTimeout closes idle connections",
+        );
+        not_enforced(
+            cx,
+            &mut tf,
+            "tcpKeepalive",
+            "not enforced yet: upstream sockets get no TCP keepalive (HTTP/2 PINGs, http.http2KeepAlive, find dead connections)",
+        );
         tf.finish(cx);
     }
     if let Some(h) = f.get("http") {
         let mut hf = h.map(cx)?;
         pool.http1_max_pending_requests =
             opt_u32(cx, &mut hf, "http1MaxPendingRequests", 1, &mut ok);
+        not_enforced(
+            cx,
+            &mut hf,
+            "http1MaxPendingRequests",
+            "not enforced yet: streams waiting for a connection are bounded by the gateway's own queue",
+        );
         pool.http2_max_requests = opt_u32(cx, &mut hf, "http2MaxRequests", 1, &mut ok);
         pool.max_requests_per_connection =
             opt_u32(cx, &mut hf, "maxRequestsPerConnection", 0, &mut ok).filter(|n| *n != 0);
         pool.max_retries = opt_u32(cx, &mut hf, "maxRetries", 0, &mut ok);
+        not_enforced(
+            cx,
+            &mut hf,
+            "maxRetries",
+            "not enforced yet: retries are bounded per request by the route, not across the cluster",
+        );
         pool.max_concurrent_streams = opt_u32(cx, &mut hf, "maxConcurrentStreams", 1, &mut ok);
         pool.http_idle_timeout =
             opt_dur(cx, &mut hf, "idleTimeout", &mut ok).filter(|d| !d.is_zero());
@@ -744,6 +776,23 @@ fn outlier(cx: &mut Cx, at: &At) -> Option<OutlierDetection> {
             ok = false;
         }
         o.base_ejection_time = d;
+    }
+    not_enforced(
+        cx,
+        &mut f,
+        "interval",
+        "not used: ejection is decided on each answer, and an ejected endpoint returns when its ejection time is over",
+    );
+    for key in [
+        "splitExternalLocalOriginErrors",
+        "consecutiveLocalOriginFailures",
+    ] {
+        not_enforced(
+            cx,
+            &mut f,
+            key,
+            "not used: failed connections take an endpoint out on their own (connect backoff), apart from its answers",
+        );
     }
     for (key, slot) in [
         ("maxEjectionPercent", &mut o.max_ejection_percent),

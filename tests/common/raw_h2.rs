@@ -1,0 +1,157 @@
+//! Raw HTTP/2 peers for tests that must see what crosses the wire: h2edge's own connection state
+//! machine over a blocking socket, and `h2edge run` started on a config file.
+
+use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use h2edge::h2::ErrorCode;
+use h2edge::h2::conn::{Connection, Handler};
+use h2edge::h2::fields::FieldList;
+
+/// Fields as `(name, value, never_index)`, as received.
+pub type Seen = Vec<(String, String, bool)>;
+
+pub fn seen(fields: &FieldList) -> Seen {
+    fields
+        .iter_flagged()
+        .map(|(n, v, ni)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+                ni,
+            )
+        })
+        .collect()
+}
+
+/// What a peer heard: header blocks by stream, streams ended, GOAWAYs.
+#[derive(Default)]
+pub struct Recorder {
+    pub heads: Vec<(u32, Seen)>,
+    pub ended: Vec<u32>,
+    pub goaways: Vec<ErrorCode>,
+}
+
+impl Handler for Recorder {
+    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
+        self.heads.push((stream_id, seen(fields)));
+        if end_stream {
+            self.ended.push(stream_id);
+        }
+    }
+    fn on_trailers(&mut self, stream_id: u32, _fields: &FieldList) {
+        self.ended.push(stream_id);
+    }
+    fn on_data(&mut self, stream_id: u32, _data: &[u8], end_stream: bool) {
+        if end_stream {
+            self.ended.push(stream_id);
+        }
+    }
+    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, _remote: bool) {
+        panic!("stream {stream_id} reset: {code:?}");
+    }
+    fn on_goaway(&mut self, _last_stream_id: u32, code: ErrorCode, _debug: &[u8]) {
+        self.goaways.push(code);
+    }
+}
+
+/// How a [`drive`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Driven {
+    Done,
+    /// The peer closed the connection.
+    Closed,
+}
+
+/// Writes what `conn` has queued, then feeds it what arrives, until `done` holds or the peer
+/// closes; panics after 10 s.
+pub fn drive(
+    sock: &mut TcpStream,
+    conn: &mut Connection,
+    h: &mut Recorder,
+    done: impl Fn(&Recorder) -> bool,
+) -> Driven {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let out = conn.pending_output();
+        if !out.is_empty() {
+            let n = out.len();
+            // A peer that has gone away only loses what we say.
+            let _ = sock.write_all(out);
+            conn.advance_output(n);
+        }
+        if done(h) {
+            return Driven::Done;
+        }
+        assert!(Instant::now() < deadline, "no progress within 10 s");
+        match sock.read(&mut buf) {
+            Ok(0) => return Driven::Closed,
+            Ok(n) => {
+                conn.recv(&buf[..n], Instant::now(), h);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Driven::Closed,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// `sock` with a short read timeout (so [`drive`] can check its deadline) and no Nagle delay.
+pub fn timed(sock: TcpStream) -> TcpStream {
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    sock.set_nodelay(true).expect("nodelay");
+    sock
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// `h2edge run` on `config` (written to `dir`), once it says it is running; killed on drop.
+pub struct Gateway(Child);
+
+impl Gateway {
+    pub fn start(dir: &Path, config: &str) -> Gateway {
+        std::fs::create_dir_all(dir).expect("scratch dir");
+        let path = dir.join("gateway.yaml");
+        std::fs::write(&path, config).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_h2edge"))
+            .args(["run", "--bind", "127.0.0.1", "--workers", "1"])
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start h2edge run");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let gateway = Gateway(child);
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains("running") => return gateway,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("h2edge run did not start within 10 s: {seen:#?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,152 @@
+//! DestinationRule `connectionPool.tcp.maxConnectionDuration` and `connectionPool.http.idleTimeout`:
+//! a real `h2edge run` drains an upstream connection (GOAWAY NO_ERROR, then closes it) once it is
+//! older than the first or has had no stream for the second, and the next request opens a new
+//! connection. The backend is h2edge's own connection state machine on a socket, so the test sees
+//! each upstream connection, its GOAWAY and its end.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use h2edge::h2::ErrorCode;
+use h2edge::h2::conn::{Config, Connection, Role};
+
+#[path = "common/h2c_gateway.rs"]
+mod h2c_gateway;
+#[path = "common/raw_h2.rs"]
+mod raw_h2;
+use raw_h2::{Driven, Gateway, Recorder, drive, free_port, timed};
+
+/// What the backend saw of one upstream connection, reported when it ended.
+#[derive(Debug)]
+struct Seen {
+    requests: usize,
+    goaways: Vec<ErrorCode>,
+    /// How long after its last answer the gateway closed it.
+    closed_after: Duration,
+}
+
+/// A backend answering every request `200`, reporting each connection when the gateway closes it.
+fn backend() -> (SocketAddr, mpsc::Receiver<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut sock = timed(sock);
+                let mut conn = Connection::new(Role::Server, &Config::default(), Instant::now());
+                let mut h = Recorder::default();
+                let mut answered = 0;
+                let mut last = Instant::now();
+                loop {
+                    let driven = drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() > answered);
+                    if driven == Driven::Closed {
+                        let _ = tx.send(Seen {
+                            requests: answered,
+                            goaways: h.goaways.clone(),
+                            closed_after: last.elapsed(),
+                        });
+                        return;
+                    }
+                    let id = h.ended[answered];
+                    let status: [(&[u8], &[u8]); 1] = [(b":status", b"200")];
+                    conn.send_headers(id, status, true).expect("respond");
+                    answered += 1;
+                    last = Instant::now();
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// One GET through the gateway on a fresh client connection; panics unless it gets `200`.
+fn get(port: u16) {
+    let mut sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    let mut conn = Connection::new(Role::Client, &Config::default(), Instant::now());
+    let authority = format!("127.0.0.1:{port}");
+    let request: [(&[u8], &[u8]); 4] = [
+        (b":method", b"GET"),
+        (b":scheme", b"http"),
+        (b":authority", authority.as_bytes()),
+        (b":path", b"/"),
+    ];
+    conn.open_stream(request, true).expect("open stream");
+    let mut h = Recorder::default();
+    drive(&mut sock, &mut conn, &mut h, |h| !h.heads.is_empty());
+    let status = h.heads[0].1.iter().find(|f| f.0 == ":status").cloned();
+    assert_eq!(status.map(|s| s.1), Some("200".to_string()));
+}
+
+fn config(port: u16, upstream: SocketAddr, pool: &str) -> String {
+    format!(
+        "{}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: up, namespace: test}}
+spec:
+  host: up.test.svc.cluster.local
+  trafficPolicy:
+    connectionPool: {pool}
+",
+        h2c_gateway::h2c_config(port, upstream)
+    )
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("h2edge-{name}-{}", std::process::id()))
+}
+
+#[test]
+fn an_idle_upstream_connection_is_closed_after_idle_timeout() {
+    let (upstream, seen) = backend();
+    let port = free_port();
+    let _gateway = Gateway::start(
+        &scratch("idle-timeout"),
+        &config(port, upstream, "{http: {idleTimeout: 300ms}}"),
+    );
+    get(port);
+    // No further request: the connection is closed on its own.
+    let first = seen
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the idle connection was closed");
+    assert_eq!(first.requests, 1, "{first:?}");
+    assert_eq!(first.goaways, [ErrorCode::NO_ERROR], "{first:?}");
+    assert!(
+        first.closed_after >= Duration::from_millis(300),
+        "closed before the idle timeout: {first:?}"
+    );
+    // The next request gets a new connection.
+    get(port);
+}
+
+#[test]
+fn a_busy_upstream_connection_is_replaced_after_max_connection_duration() {
+    let (upstream, seen) = backend();
+    let port = free_port();
+    let _gateway = Gateway::start(
+        &scratch("max-duration"),
+        &config(port, upstream, "{tcp: {maxConnectionDuration: 1s}}"),
+    );
+    // Requests every 100 ms: the connection is never idle, yet it is drained after 1 s.
+    let start = Instant::now();
+    let first = loop {
+        get(port);
+        if let Ok(s) = seen.try_recv() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no connection replaced within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lived = start.elapsed();
+    assert!(lived >= Duration::from_secs(1), "replaced early: {lived:?}");
+    assert!(first.requests >= 5, "{first:?}");
+    assert_eq!(first.goaways, [ErrorCode::NO_ERROR], "{first:?}");
+    get(port);
+}

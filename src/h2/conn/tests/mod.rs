@@ -260,8 +260,8 @@ fn flow_control_blocks_and_unblocks() {
     assert_eq!(ev.last(), Some(&Ev::Data(1, vec![9; 5], true)), "{ev:?}");
 }
 
-#[test]
-fn buffered_output_limit_holds_data_back_until_written() {
+/// A pair whose client may buffer at most 1,000 bytes of output.
+fn output_limited_pair() -> Pair {
     let cc = Config {
         limits: Limits {
             max_buffered_output: 1000,
@@ -269,7 +269,23 @@ fn buffered_output_limit_holds_data_back_until_written() {
         },
         ..Config::default()
     };
-    let mut p = Pair::new(&cc, &Config::default());
+    Pair::new(&cc, &Config::default())
+}
+
+/// DATA bytes the server has received.
+fn data_received(p: &mut Pair) -> usize {
+    p.sh.take_main()
+        .iter()
+        .map(|e| match e {
+            Ev::Data(_, d, _) => d.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn buffered_output_limit_holds_data_back_until_written() {
+    let mut p = output_limited_pair();
     let id = p.c.open_stream(REQ, false).unwrap();
     let queued = p.c.pending_output().len();
     // The peer's window is 1 MiB, but only the room left under the limit is taken.
@@ -285,27 +301,12 @@ fn buffered_output_limit_holds_data_back_until_written() {
     assert_eq!(p.c.send_data(id, &[2; 600], true), Ok(600));
     assert!(!p.c.take_output_room(), "not held back this time");
     p.pump();
-    let data: usize =
-        p.sh.take_main()
-            .iter()
-            .map(|e| match e {
-                Ev::Data(_, d, _) => d.len(),
-                _ => 0,
-            })
-            .sum();
-    assert_eq!(data, n + 600);
+    assert_eq!(data_received(&mut p), n + 600);
 }
 
 #[test]
 fn swapped_output_counts_as_written() {
-    let cc = Config {
-        limits: Limits {
-            max_buffered_output: 1000,
-            ..Config::default().limits
-        },
-        ..Config::default()
-    };
-    let mut p = Pair::new(&cc, &Config::default());
+    let mut p = output_limited_pair();
     let id = p.c.open_stream(REQ, false).unwrap();
     let n = p.c.send_data(id, &[1; 5000], false).unwrap();
     assert_eq!(p.c.send_data(id, &[1; 10], false), Ok(0));
@@ -322,15 +323,7 @@ fn swapped_output_counts_as_written() {
     // The connection writes into the spare it was given, from its start.
     assert_eq!(p.c.send_data(id, &[2; 600], true), Ok(600));
     p.pump();
-    let data: usize =
-        p.sh.take_main()
-            .iter()
-            .map(|e| match e {
-                Ev::Data(_, d, _) => d.len(),
-                _ => 0,
-            })
-            .sum();
-    assert_eq!(data, n + 600);
+    assert_eq!(data_received(&mut p), n + 600);
 }
 
 #[test]

@@ -353,13 +353,27 @@ fn run_serves_reloads_and_stops_on_sigterm() {
     );
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("the listener accepts");
 
-    // A changed, valid file is taken up; a broken one is refused with its file and line.
+    // A changed, valid file is taken up, with the notes of its fields; a broken one is refused
+    // with its file and line.
     std::fs::write(
         &path,
-        h2c_config(port, SocketAddr::from(([127, 0, 0, 1], free_port()))),
+        h2c_config(port, SocketAddr::from(([127, 0, 0, 1], free_port())))
+            + concat!(
+                "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n",
+                "metadata: {name: up, namespace: test}\n",
+                "spec:\n  host: up.test.svc.cluster.local\n",
+                "  trafficPolicy: {connectionPool: {http: {maxRetries: 3}}}\n",
+            ),
     )
     .expect("rewrite");
     wait_for("configuration reloaded");
+    let noted = wait_for("http.maxRetries");
+    assert!(
+        noted
+            .iter()
+            .any(|l| l.contains("note:") && l.contains("not enforced")),
+        "{noted:#?}"
+    );
     std::fs::write(&path, "kind: Gateway\nspec: [\n").expect("break");
     let refused = wait_for("gateway.yaml:");
     assert!(

@@ -93,7 +93,15 @@ pub fn start_with(
         handles,
         shutdown,
     };
-    Ok((running, plan.describe))
+    let describe = with_notes(plan.describe, &running.config);
+    Ok((running, describe))
+}
+
+/// The description lines, then the configuration's notes (fields read but not acted on, ignored
+/// fields), so that `h2edge run` shows them at start and at each reload as `check` does.
+fn with_notes(mut describe: Vec<String>, config: &config::Config) -> Vec<String> {
+    describe.extend(config.notes.iter().map(|n| format!("note: {n}")));
+    describe
 }
 
 fn problems(list: Vec<config::Problem>) -> String {
@@ -125,8 +133,9 @@ impl Running {
                 list(&plan.listen)
             ));
         }
+        let describe = with_notes(self.publish(plan), &config);
         self.config = config;
-        Ok(self.publish(plan))
+        Ok(describe)
     }
 
     /// Whether the configuration's names are due to be resolved again.

@@ -411,7 +411,7 @@ impl Rig {
         self.gw.take_io(&mut self.io);
         for req in self.io.drain(..) {
             match req {
-                IoRequest::Connect(token, addr) => {
+                IoRequest::Connect(token, addr, _) => {
                     assert!(
                         (0..UPSTREAMS).any(|i| endpoint_addr(i) == addr),
                         "connect to unknown {addr}"

@@ -9,8 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use h2edge::runtime::epoll::Epoll;
-use h2edge::runtime::io::{Backend, Sink, Token};
+use h2edge::runtime::io::{Backend, Sink, TcpKeepalive, Token};
 use h2edge::runtime::uring::Uring;
+
+#[path = "common/proc_tcp.rs"]
+mod proc_tcp;
+use proc_tcp::keepalive_towards;
 
 const CLIENTS: usize = 4;
 const BYTES: usize = 4 << 20;
@@ -183,11 +187,14 @@ fn io_uring_delivers_last_bytes_before_close() {
 fn connect_out<B: Backend>(make: fn() -> io::Result<B>) {
     let echo = TcpListener::bind("127.0.0.1:0").unwrap();
     let echo_addr = echo.local_addr().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let server = thread::spawn(move || {
         let (mut s, _) = echo.accept().unwrap();
         let mut buf = [0u8; 5];
         s.read_exact(&mut buf).unwrap();
         s.write_all(&buf).unwrap();
+        // Open until the test has looked at the client socket.
+        let _ = done_rx.recv();
     });
     let closed_addr = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -195,8 +202,13 @@ fn connect_out<B: Backend>(make: fn() -> io::Result<B>) {
     };
     let mut backend = make().unwrap();
     let mut sink = Echo::default();
-    backend.connect(1, echo_addr).unwrap();
-    backend.connect(2, closed_addr).unwrap();
+    let keepalive = TcpKeepalive {
+        time: Some(Duration::from_secs(77)),
+        interval: Some(Duration::from_secs(5)),
+        probes: Some(3),
+    };
+    backend.connect(1, echo_addr, Some(keepalive)).unwrap();
+    backend.connect(2, closed_addr, None).unwrap();
     // Offered before the connect completes: taken now or after `writable`.
     let mut pending: &[u8] = b"hello";
     let n = backend.send(1, pending).unwrap();
@@ -218,6 +230,11 @@ fn connect_out<B: Backend>(make: fn() -> io::Result<B>) {
     sink.connected.sort();
     assert_eq!(sink.connected, vec![(1, true), (2, false)]);
     assert_eq!(sink.backlog.get(&1).map(Vec::as_slice), Some(&b"hello"[..]));
+    // The idle connection's keepalive timer runs with the idle time asked for (77 s, in ticks of
+    // 1/100 s), not the kernel's default of 2 hours.
+    let ticks = keepalive_towards(echo_addr).expect("a keepalive timer in /proc/net/tcp");
+    assert!((7000..=7700).contains(&ticks), "{ticks} ticks left");
+    let _ = done_tx.send(());
     server.join().unwrap();
 }
 

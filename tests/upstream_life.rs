@@ -1,7 +1,7 @@
 //! DestinationRule `connectionPool.tcp.maxConnectionDuration` and `connectionPool.http.idleTimeout`:
 //! a real `h2edge run` drains an upstream connection (GOAWAY NO_ERROR, then closes it) once it is
 //! older than the first or has had no stream for the second, and the next request opens a new
-//! connection. The backend is h2edge's own connection state machine on a socket, so the test sees
+//! connection. `connectionPool.tcp.tcpKeepalive` reaches the upstream socket. The backend is h2edge's own connection state machine on a socket, so the test sees
 //! each upstream connection, its GOAWAY and its end.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +13,8 @@ use h2edge::h2::conn::{Config, Connection, Role};
 
 #[path = "common/h2c_gateway.rs"]
 mod h2c_gateway;
+#[path = "common/proc_tcp.rs"]
+mod proc_tcp;
 #[path = "common/raw_h2.rs"]
 mod raw_h2;
 use raw_h2::{Driven, Gateway, Recorder, drive, free_port, timed};
@@ -149,4 +151,23 @@ fn a_busy_upstream_connection_is_replaced_after_max_connection_duration() {
     assert!(first.requests >= 5, "{first:?}");
     assert_eq!(first.goaways, [ErrorCode::NO_ERROR], "{first:?}");
     get(port);
+}
+
+#[test]
+fn tcp_keepalive_reaches_the_upstream_socket() {
+    let (upstream, _seen) = backend();
+    let port = free_port();
+    let _gateway = Gateway::start(
+        &scratch("tcp-keepalive"),
+        &config(
+            port,
+            upstream,
+            "{tcp: {tcpKeepalive: {time: 77s, interval: 5s, probes: 3}}}",
+        ),
+    );
+    get(port);
+    // The gateway's socket towards the backend, idle now: its keepalive timer runs with the idle
+    // time asked for (77 s, in ticks of 1/100 s), not the kernel's default of 2 hours.
+    let ticks = proc_tcp::keepalive_towards(upstream).expect("a keepalive timer in /proc/net/tcp");
+    assert!((7000..=7700).contains(&ticks), "{ticks} ticks left");
 }

@@ -19,7 +19,7 @@ use super::bridge::{self, ClientSide, UpstreamSide};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
 use super::pool::Pool;
-use super::upstreams::Upstreams;
+use super::upstreams::{TcpKeepalive, Upstreams};
 use crate::h2::conn::{self, Connection, Role};
 use crate::h2::fields::FieldList;
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
@@ -97,8 +97,9 @@ impl GatewayConfig {
 /// What the gateway needs the runtime to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum IoRequest {
-    /// Open a TCP connection for `token` to `addr`, then report it with [`Gateway::connected`].
-    Connect(Token, SocketAddr),
+    /// Open a TCP connection for `token` to `addr` (with TCP keepalive, if given), then report it
+    /// with [`Gateway::connected`].
+    Connect(Token, SocketAddr, Option<TcpKeepalive>),
     /// Close `token`'s socket once its output is written (the gateway has forgotten it).
     Close(Token),
 }

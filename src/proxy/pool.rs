@@ -252,14 +252,17 @@ impl Shared {
             },
             None => Tls::None,
         };
-        let settings = proxy(&self.config)
-            .and_then(|up| up.clusters.get(c)?.client_h2.as_ref())
+        let cluster = proxy(&self.config).and_then(|up| up.clusters.get(c));
+        let settings = cluster
+            .and_then(|cl| cl.client_h2.as_ref())
             .unwrap_or(&self.config.client_h2);
+        let keepalive = cluster.and_then(|cl| cl.tcp_keepalive);
         let h2 = Connection::new(Role::Client, settings, self.now);
         let token = self.insert(Conn::upstream(h2, tls, ep, self.now));
         self.upstream.conns[ep].push(token);
         self.upstream.connecting.push((token, deadline));
-        self.io.push(IoRequest::Connect(token, endpoint.addr));
+        self.io
+            .push(IoRequest::Connect(token, endpoint.addr, keepalive));
     }
 
     /// A stream was opened on upstream connection `up`: one that has carried its cluster's

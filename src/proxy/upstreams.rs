@@ -58,6 +58,8 @@ pub struct UpstreamCluster {
     pub limits: StreamLimits,
     /// When a worker drains or closes a connection of its own accord.
     pub life: ConnectionLife,
+    /// TCP keepalive for its connections (`None`: off).
+    pub tcp_keepalive: Option<TcpKeepalive>,
     /// Settings and limits of the connections to its endpoints (DestinationRule annotations);
     /// `None`: `GatewayConfig::client_h2`.
     pub client_h2: Option<conn::Config>,
@@ -75,6 +77,18 @@ pub struct StreamLimits {
     /// Streams open at once to the whole cluster from this worker (`http2MaxRequests` shared
     /// out over the workers); more are answered 503 / gRPC 14 at once.
     pub in_flight: Option<usize>,
+}
+
+/// TCP keepalive on the sockets of upstream connections (`connectionPool.tcp.tcpKeepalive`);
+/// `None` fields keep the kernel's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe.
+    pub time: Option<Duration>,
+    /// Time between probes.
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped.
+    pub probes: Option<u32>,
 }
 
 /// When a worker drains or closes an upstream connection of its own accord (`None`: never).
@@ -140,6 +154,7 @@ impl Upstreams {
                 outlier: None,
                 limits: StreamLimits::default(),
                 life: ConnectionLife::default(),
+                tcp_keepalive: None,
                 client_h2: None,
             }],
             listener_ports: Vec::new(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token as MioToken};
 
-use super::io::{Backend, Sink, Token};
+use super::io::{Backend, Sink, TcpKeepalive, Token, set_keepalive};
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 << 10;
@@ -195,7 +195,12 @@ impl Backend for Epoll {
         Ok(())
     }
 
-    fn connect(&mut self, token: Token, addr: SocketAddr) -> io::Result<()> {
+    fn connect(
+        &mut self,
+        token: Token,
+        addr: SocketAddr,
+        keepalive: Option<TcpKeepalive>,
+    ) -> io::Result<()> {
         if token >= DRAIN_BASE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -204,6 +209,9 @@ impl Backend for Epoll {
         }
         let mut stream = mio::net::TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
+        if let Some(k) = &keepalive {
+            set_keepalive(socket2::SockRef::from(&stream), k)?;
+        }
         self.poll.registry().register(
             &mut stream,
             MioToken(token),

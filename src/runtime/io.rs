@@ -7,8 +7,26 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::time::Duration;
 
+pub use crate::proxy::upstreams::TcpKeepalive;
+
 /// A connection's handle, chosen by the worker (an index into its connection table).
 pub type Token = usize;
+
+/// Turns on TCP keepalive on `socket` with the times and count `k` sets (the kernel's for the
+/// others).
+pub fn set_keepalive(socket: socket2::SockRef<'_>, k: &TcpKeepalive) -> io::Result<()> {
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(t) = k.time {
+        params = params.with_time(t);
+    }
+    if let Some(i) = k.interval {
+        params = params.with_interval(i);
+    }
+    if let Some(n) = k.probes {
+        params = params.with_retries(n);
+    }
+    socket.set_tcp_keepalive(&params)
+}
 
 /// What a backend reports from [`Backend::poll`]. Each call hands over borrowed data, so received
 /// bytes go from the kernel to the protocol code without an extra copy.
@@ -35,9 +53,15 @@ pub trait Backend {
     fn listen(&mut self, listener: TcpListener) -> io::Result<()>;
     /// Adopts a connected socket under `token` and starts receiving on it.
     fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()>;
-    /// Starts a non-blocking connect of `token` to `addr`; [`Sink::connected`] reports the outcome.
-    /// Output offered before then is queued or refused like for any socket that cannot take more.
-    fn connect(&mut self, token: Token, addr: SocketAddr) -> io::Result<()>;
+    /// Starts a non-blocking connect of `token` to `addr`, with TCP keepalive if `keepalive` says
+    /// so; [`Sink::connected`] reports the outcome. Output offered before then is queued or
+    /// refused like for any socket that cannot take more.
+    fn connect(
+        &mut self,
+        token: Token,
+        addr: SocketAddr,
+        keepalive: Option<TcpKeepalive>,
+    ) -> io::Result<()>;
     /// Offers output for `token`; returns how many bytes were taken. When fewer than offered were
     /// taken, [`Sink::writable`] says when to offer the rest.
     fn send(&mut self, token: Token, data: &[u8]) -> io::Result<usize>;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use super::io::{Backend, Sink, Token};
+use super::io::{Backend, Sink, TcpKeepalive, Token, set_keepalive};
 
 /// Size of each provided receive buffer.
 const BUF_SIZE: usize = 16 << 10;
@@ -481,7 +481,12 @@ impl Backend for Uring {
         self.arm_recv(token)
     }
 
-    fn connect(&mut self, token: Token, addr: SocketAddr) -> io::Result<()> {
+    fn connect(
+        &mut self,
+        token: Token,
+        addr: SocketAddr,
+        keepalive: Option<TcpKeepalive>,
+    ) -> io::Result<()> {
         if token > u32::MAX as usize {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -495,6 +500,9 @@ impl Backend for Uring {
         )?;
         socket.set_nonblocking(true)?;
         socket.set_tcp_nodelay(true)?;
+        if let Some(k) = &keepalive {
+            set_keepalive(socket2::SockRef::from(&socket), k)?;
+        }
         match socket.connect(&addr.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}

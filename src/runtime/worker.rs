@@ -81,9 +81,9 @@ impl State {
         self.gateway.take_io(&mut self.io);
         for req in std::mem::take(&mut self.io) {
             match req {
-                IoRequest::Connect(token, addr) => {
+                IoRequest::Connect(token, addr, keepalive) => {
                     self.unblock(token);
-                    if backend.connect(token, addr).is_err() {
+                    if backend.connect(token, addr, keepalive).is_err() {
                         self.gateway.connected(token, false);
                     }
                 }

@@ -27,7 +27,8 @@ use crate::config::model::{
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
 use crate::proxy::upstreams::{
-    ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, UpstreamCluster, Upstreams,
+    ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, TcpKeepalive, UpstreamCluster,
+    Upstreams,
 };
 use crate::route::RouteTable;
 use crate::tls::client::{self, Identity};
@@ -289,6 +290,11 @@ fn upstream_cluster(
             max_duration: pool.max_connection_duration,
             idle_timeout: pool.http_idle_timeout,
         },
+        tcp_keepalive: pool.tcp_keepalive.map(|k| TcpKeepalive {
+            time: k.time,
+            interval: k.interval,
+            probes: k.probes,
+        }),
         limits: StreamLimits {
             per_connection: pool.max_concurrent_streams,
             per_connection_life: pool.max_requests_per_connection.filter(|&n| n > 0),

@@ -668,12 +668,6 @@ fn connection_pool(cx: &mut Cx, at: &At) -> Option<ConnectionPool> {
             "idleTimeout",
             "not enforced: it bounds TCP proxying; for HTTP/2 upstreams http.idleTimeout closes idle connections",
         );
-        not_enforced(
-            cx,
-            &mut tf,
-            "tcpKeepalive",
-            "not enforced yet: upstream sockets get no TCP keepalive (HTTP/2 PINGs, http.http2KeepAlive, find dead connections)",
-        );
         tf.finish(cx);
     }
     if let Some(h) = f.get("http") {

@@ -1133,6 +1133,15 @@ pub(super) fn upstream_gone(side: UpstreamSide, shared: &mut Shared) {
 mod tests {
     use super::ByteQueue;
 
+    /// The fixed state of one proxied stream on each side (the variable parts, body bytes waiting
+    /// and a head kept for replay, are bounded by the stream windows and `REPLAY_LIMIT`);
+    /// docs/benchmarks.md reports these sizes.
+    #[test]
+    fn per_stream_state_stays_small() {
+        assert!(std::mem::size_of::<super::Link>() <= 296);
+        assert!(std::mem::size_of::<super::Back>() <= 104);
+    }
+
     /// Pushes and partial sends of varying sizes keep the bytes in order, as a plain queue would.
     #[test]
     fn byte_queue_keeps_order_through_sends_and_compaction() {

@@ -235,6 +235,12 @@ pub(super) fn client_initiated(id: u32) -> bool {
 mod tests {
     use super::*;
 
+    /// One stream's fixed state (docs/benchmarks.md reports it).
+    #[test]
+    fn stream_state_stays_small() {
+        assert!(std::mem::size_of::<Stream>() <= 72);
+    }
+
     #[test]
     fn table_keeps_order_counts_and_close_reasons() {
         let mut t = Streams::new();

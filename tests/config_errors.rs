@@ -862,3 +862,28 @@ fn http2_annotations() {
         ]
     );
 }
+
+/// One process runs in one place: Gateways that name their locality must name the same one; a
+/// Gateway without the annotation goes along with the others.
+#[test]
+fn gateways_agree_on_their_locality() {
+    let gw = |name: &str, port: u16, locality: Option<&str>| {
+        let annotations = locality.map_or(String::new(), |l| {
+            format!("  annotations:\n    h2edge.io/locality: {l}\n")
+        });
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: {name}\n{annotations}spec:\n  gatewayClassName: h2edge\n  listeners:\n  - name: http\n    port: {port}\n    protocol: HTTP\n---\n"
+        )
+    };
+    let two =
+        gw("g2", 8080, Some("eu-west1/eu-west1-b")) + &gw("g3", 8081, Some("eu-west1/eu-west1-c"));
+    assert_eq!(
+        errors_with(&two),
+        [
+            "t.yaml:+14: Gateway/g3: metadata.annotations.h2edge.io/locality: differs from the locality of Gateway/g2: the Gateways of one h2edge process run in one place"
+        ]
+    );
+    let agreeing =
+        gw("g2", 8080, Some("eu-west1/eu-west1-b")) + &gw("g3", 8081, Some("eu-west1/eu-west1-b"));
+    ok_with(&agreeing);
+}

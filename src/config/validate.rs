@@ -6,9 +6,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::load::{
-    AllowedRoutes, BackendRef, Loaded, ObjRef, Object, ParentRefRaw, RawBackendTlsPolicy,
-    RawConfigMap, RawDestinationRule, RawEndpointSlice, RawGateway, RawPolicy, RawRule, RawSecret,
-    RawService, RawTls,
+    AllowedRoutes, BackendRef, LOCALITY_ANNOTATION, Loaded, ObjRef, Object, ParentRefRaw,
+    RawBackendTlsPolicy, RawConfigMap, RawDestinationRule, RawEndpointSlice, RawGateway, RawPolicy,
+    RawRule, RawSecret, RawService, RawTls,
 };
 use super::load::{Head, RawGrpcRoute, RawHttpRoute, http2};
 use super::model::{
@@ -78,6 +78,7 @@ pub(crate) fn resolve(loaded: Loaded, sink: &mut Sink) -> Config {
     let mut r = Resolver::new(&o, sink, incomplete);
     let gateways = r.gateways();
     r.check_listeners();
+    r.check_localities();
     let mut http_routes = Vec::new();
     for route in &o.http_routes {
         let origin = route.head.origin.clone();
@@ -386,6 +387,30 @@ impl<'a> Resolver<'a> {
             });
         }
         out
+    }
+
+    /// One process runs in one place: the Gateways that name their locality must name the same.
+    fn check_localities(&mut self) {
+        let o = self.o;
+        let mut first: Option<&RawGateway> = None;
+        for g in &o.gateways {
+            if g.locality == Locality::default() {
+                continue;
+            }
+            match first {
+                None => first = Some(g),
+                Some(f) if f.locality != g.locality => self.sink.error(
+                    &g.head.origin,
+                    g.head.line,
+                    &format!("metadata.annotations.{LOCALITY_ANNOTATION}"),
+                    format!(
+                        "differs from the locality of {}: the Gateways of one h2edge process run in one place",
+                        f.head.origin.object
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
     }
 
     /// Listeners must be distinct across all gateways: one protocol per port, and a unique

@@ -22,7 +22,7 @@ use crate::balance::{self, Site};
 use crate::config::compile::{self, CompiledCluster};
 use crate::config::model::{
     CertKeyPair, ClientCert, Cluster, Config, EndpointAddress, Endpoints, FrontendValidationMode,
-    Gateway, Http2Settings, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
+    Gateway, Http2Settings, Locality, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
 };
 use crate::h2::conn;
 use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
@@ -139,9 +139,12 @@ pub fn plan_with(
         return Err("no Gateway listener to run".into());
     }
 
+    // The Gateways that name a locality agree on it (validation checks).
     let site = config
         .gateways
-        .first()
+        .iter()
+        .find(|g| g.locality != Locality::default())
+        .or(config.gateways.first())
         .map(compile::site)
         .unwrap_or_default();
     let backend_cert = config

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub(crate) use backendtls::RawBackendTlsPolicy;
 pub(crate) use destinationrule::{RawDestinationRule, RawPolicy, RawTls};
-pub(crate) use gateway::{AllowedRoutes, RawGateway};
+pub(crate) use gateway::{AllowedRoutes, LOCALITY_ANNOTATION, RawGateway};
 pub(crate) use grpcroute::RawGrpcRoute;
 pub(crate) use httproute::RawHttpRoute;
 pub(crate) use routes::{BackendRef, ParentRefRaw, RawRule};

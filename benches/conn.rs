@@ -138,6 +138,7 @@ fn bench_conn(c: &mut Criterion) {
     let mut h = Answerer {
         ended: Vec::with_capacity(CALLS as usize),
         received: Vec::with_capacity(CALLS as usize),
+        expect_path: None,
     };
 
     // Check the set-up once: every call answered with HEADERS, DATA and trailers.

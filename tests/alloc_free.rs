@@ -11,10 +11,13 @@ use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use h2edge::h2::ErrorCode;
-use h2edge::h2::conn::{Config, Connection, Handler, Role};
-use h2edge::h2::fields::FieldList;
+use h2edge::h2::conn::{Config, Connection, Role};
 use h2edge::h2::frame::{self, DEFAULT_MAX_FRAME_SIZE, Frame, Priority, Setting};
 use h2edge::h2::hpack::{Decoder, Encoder};
+
+#[path = "../benches/common/unary.rs"]
+mod unary;
+use unary::{Answerer, grpc_message};
 
 struct Counting;
 
@@ -299,45 +302,6 @@ fn frame_decode_no_allocs() {
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-fn grpc_message() -> [u8; 69] {
-    let mut m = [7u8; 69];
-    m[..5].copy_from_slice(&[0, 0, 0, 0, 64]);
-    m
-}
-
-#[derive(Default)]
-struct Answerer {
-    ended: Vec<u32>,
-    received: Vec<(u32, usize)>,
-}
-
-impl Handler for Answerer {
-    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
-        assert_eq!(
-            fields.path(),
-            Some(&b"/product.ProductService/GetProduct"[..])
-        );
-        if end_stream {
-            self.ended.push(stream_id);
-        }
-    }
-    fn on_trailers(&mut self, stream_id: u32, _fields: &FieldList) {
-        self.ended.push(stream_id);
-    }
-    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
-        self.received.push((stream_id, data.len()));
-        if end_stream {
-            self.ended.push(stream_id);
-        }
-    }
-    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
-        panic!("stream {stream_id} reset ({code:?}, remote: {remote})");
-    }
-    fn on_goaway(&mut self, _last_stream_id: u32, code: ErrorCode, _debug: &[u8]) {
-        panic!("GOAWAY {code:?}");
-    }
-}
-
 /// Feeds one call's bytes, answers it, writes the output; returns the bytes written.
 fn serve_call(conn: &mut Connection, input: &[u8], now: Instant, h: &mut Answerer) -> usize {
     let msg = grpc_message();
@@ -400,6 +364,7 @@ fn warm_server_connection_call() {
     let mut h = Answerer {
         ended: Vec::with_capacity(16),
         received: Vec::with_capacity(16),
+        expect_path: Some(b"/product.ProductService/GetProduct"),
     };
     let mut pos = 0;
     while pos < setup.len() {

@@ -1,5 +1,6 @@
-//! What the benches that serve unary gRPC calls share (included with `#[path]`): the message and
-//! the server-side handler that collects which calls ended and which bytes to release.
+//! What the benches that serve unary gRPC calls, and `tests/alloc_free.rs`, share (included with
+//! `#[path]`): the message and the server-side handler that collects which calls ended and which
+//! bytes to release.
 
 use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::Handler;
@@ -20,10 +21,15 @@ pub fn grpc_message() -> [u8; 69] {
 pub struct Answerer {
     pub ended: Vec<u32>,
     pub received: Vec<(u32, usize)>,
+    /// When set, every request's `:path` must be this.
+    pub expect_path: Option<&'static [u8]>,
 }
 
 impl Handler for Answerer {
-    fn on_headers(&mut self, stream_id: u32, _fields: &FieldList, end_stream: bool) {
+    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
+        if let Some(path) = self.expect_path {
+            assert_eq!(fields.path(), Some(path));
+        }
         if end_stream {
             self.ended.push(stream_id);
         }

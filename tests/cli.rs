@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 
 #[path = "common/h2c_gateway.rs"]
 mod h2c_gateway;
+#[path = "common/run_gateway.rs"]
+mod run_gateway;
 use h2c_gateway::h2c_config;
+use run_gateway::Gateway;
 
 fn h2edge<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_h2edge"))
@@ -49,8 +52,12 @@ fn examples() -> Vec<String> {
 }
 
 /// Writes `text` to `name` in a directory of its own under Cargo's scratch directory.
+fn scratch_dir(test: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{test}"))
+}
+
 fn scratch(test: &str, name: &str, text: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{test}"));
+    let dir = scratch_dir(test);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -306,45 +313,14 @@ fn free_port() -> u16 {
 /// running config), and stops cleanly on SIGTERM.
 #[test]
 fn run_serves_reloads_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     let port = free_port();
-    let path = scratch(
-        "run",
-        "gateway.yaml",
+    let dir = scratch_dir("run");
+    let gateway = Gateway::start(
+        &dir,
         &h2c_config(port, SocketAddr::from(([127, 0, 0, 1], free_port()))),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_h2edge"))
-        .args(["run", "--bind", "127.0.0.1", "--workers", "1"])
-        .arg(&path)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start h2edge run");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |what: &str| -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => {
-                    let done = line.contains(what);
-                    seen.push(line);
-                    if done {
-                        return seen;
-                    }
-                }
-                Err(_) => panic!("no line with {what:?} within 10 s; got {seen:#?}"),
-            }
-        }
-    };
-    let started = wait_for("running");
+    let started = &gateway.started;
+    let path = dir.join("gateway.yaml");
     assert!(
         started
             .iter()
@@ -366,8 +342,8 @@ fn run_serves_reloads_and_stops_on_sigterm() {
             ),
     )
     .expect("rewrite");
-    wait_for("configuration reloaded");
-    let noted = wait_for("http.maxRetries");
+    gateway.wait_for("configuration reloaded");
+    let noted = gateway.wait_for("http.maxRetries");
     assert!(
         noted
             .iter()
@@ -375,25 +351,14 @@ fn run_serves_reloads_and_stops_on_sigterm() {
         "{noted:#?}"
     );
     std::fs::write(&path, "kind: Gateway\nspec: [\n").expect("break");
-    let refused = wait_for("gateway.yaml:");
+    let refused = gateway.wait_for("gateway.yaml:");
     assert!(
         refused.iter().any(|l| l.contains("reload refused")),
         "{refused:#?}"
     );
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("still serving");
 
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: sending SIGTERM to our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status:?}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("h2edge run did not stop within 5 s of SIGTERM");
+    gateway.stop();
 }
 
 #[test]

@@ -13,7 +13,10 @@ use h2edge::h2::conn::{Config, Connection, Role};
 mod h2c_gateway;
 #[path = "common/raw_h2.rs"]
 mod raw_h2;
-use raw_h2::{Gateway, Recorder, Seen, drive, free_port, timed};
+#[path = "common/run_gateway.rs"]
+mod run_gateway;
+use raw_h2::{Recorder, Seen, drive, free_port, timed};
+use run_gateway::Gateway;
 
 fn flag(fields: &Seen, name: &str) -> Option<bool> {
     fields.iter().find(|(n, _, _)| n == name).map(|f| f.2)
@@ -25,7 +28,7 @@ fn never_indexed_fields_keep_their_representation_through_the_proxy() {
     let upstream: SocketAddr = backend.local_addr().expect("addr");
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("h2edge-never-indexed-{}", std::process::id()));
-    let _gateway = Gateway::start(&dir, &h2c_gateway::h2c_config(port, upstream));
+    let gateway = Gateway::start(&dir, &h2c_gateway::h2c_config(port, upstream));
 
     // The backend: records the request head, answers with one never-indexed response field.
     let server = std::thread::spawn(move || {
@@ -72,4 +75,5 @@ fn never_indexed_fields_keep_their_representation_through_the_proxy() {
         "{response:?}"
     );
     assert_eq!(flag(&response, "x-plain"), Some(false), "{response:?}");
+    gateway.stop();
 }

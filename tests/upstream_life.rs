@@ -17,7 +17,10 @@ mod h2c_gateway;
 mod proc_tcp;
 #[path = "common/raw_h2.rs"]
 mod raw_h2;
-use raw_h2::{Driven, Gateway, Recorder, drive, free_port, timed};
+#[path = "common/run_gateway.rs"]
+mod run_gateway;
+use raw_h2::{Driven, Recorder, drive, free_port, timed};
+use run_gateway::Gateway;
 
 /// What the backend saw of one upstream connection, reported when it ended.
 #[derive(Debug)]
@@ -106,7 +109,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 fn an_idle_upstream_connection_is_closed_after_idle_timeout() {
     let (upstream, seen) = backend();
     let port = free_port();
-    let _gateway = Gateway::start(
+    let gateway = Gateway::start(
         &scratch("idle-timeout"),
         &config(port, upstream, "{http: {idleTimeout: 300ms}}"),
     );
@@ -123,13 +126,14 @@ fn an_idle_upstream_connection_is_closed_after_idle_timeout() {
     );
     // The next request gets a new connection.
     get(port);
+    gateway.stop();
 }
 
 #[test]
 fn a_busy_upstream_connection_is_replaced_after_max_connection_duration() {
     let (upstream, seen) = backend();
     let port = free_port();
-    let _gateway = Gateway::start(
+    let gateway = Gateway::start(
         &scratch("max-duration"),
         &config(port, upstream, "{tcp: {maxConnectionDuration: 1s}}"),
     );
@@ -151,13 +155,14 @@ fn a_busy_upstream_connection_is_replaced_after_max_connection_duration() {
     assert!(first.requests >= 5, "{first:?}");
     assert_eq!(first.goaways, [ErrorCode::NO_ERROR], "{first:?}");
     get(port);
+    gateway.stop();
 }
 
 #[test]
 fn tcp_keepalive_reaches_the_upstream_socket() {
     let (upstream, _seen) = backend();
     let port = free_port();
-    let _gateway = Gateway::start(
+    let gateway = Gateway::start(
         &scratch("tcp-keepalive"),
         &config(
             port,
@@ -170,4 +175,5 @@ fn tcp_keepalive_reaches_the_upstream_socket() {
     // time asked for (77 s, in ticks of 1/100 s), not the kernel's default of 2 hours.
     let ticks = proc_tcp::keepalive_towards(upstream).expect("a keepalive timer in /proc/net/tcp");
     assert!((7000..=7700).contains(&ticks), "{ticks} ticks left");
+    gateway.stop();
 }

@@ -1,11 +1,8 @@
 //! Raw HTTP/2 peers for tests that must see what crosses the wire: h2edge's own connection state
-//! machine over a blocking socket, and `h2edge run` started on a config file.
+//! machine over a blocking socket.
 
-use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use h2edge::h2::ErrorCode;
@@ -114,44 +111,4 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
-}
-
-/// `h2edge run` on `config` (written to `dir`), once it says it is running; killed on drop.
-pub struct Gateway(Child);
-
-impl Gateway {
-    pub fn start(dir: &Path, config: &str) -> Gateway {
-        std::fs::create_dir_all(dir).expect("scratch dir");
-        let path = dir.join("gateway.yaml");
-        std::fs::write(&path, config).expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_h2edge"))
-            .args(["run", "--bind", "127.0.0.1", "--workers", "1"])
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start h2edge run");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let gateway = Gateway(child);
-        let mut seen = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) if line.contains("running") => return gateway,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("h2edge run did not start within 10 s: {seen:#?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -1,0 +1,84 @@
+//! `h2edge run` as a child process: its config file, the lines it writes on stderr, a clean stop.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `h2edge run`; killed on drop unless stopped.
+pub struct Gateway {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// What it printed up to "running".
+    pub started: Vec<String>,
+}
+
+impl Gateway {
+    /// Writes `config` to `dir/gateway.yaml` (rewrite it to reload), starts `h2edge run` on it with one worker, and
+    /// waits until it says it is running.
+    pub fn start(dir: &Path, config: &str) -> Gateway {
+        std::fs::create_dir_all(dir).expect("scratch dir");
+        let path = dir.join("gateway.yaml");
+        std::fs::write(&path, config).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_h2edge"))
+            .args(["run", "--bind", "127.0.0.1", "--workers", "1"])
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start h2edge run");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut gateway = Gateway {
+            child,
+            lines,
+            started: Vec::new(),
+        };
+        gateway.started = gateway.wait_for("running");
+        gateway
+    }
+
+    /// The lines printed from now up to the first that contains `what` (10 s at most).
+    pub fn wait_for(&self, what: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    let done = line.contains(what);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no line with {what:?} within 10 s; got {seen:#?}"),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and asserts that it exits successfully within 5 s.
+    pub fn stop(mut self) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: sending SIGTERM to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "exit status {status:?}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("h2edge run did not stop within 5 s of SIGTERM");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -285,7 +285,7 @@ impl Gateway {
         if !c.closing {
             self.feed(token, &mut c, data);
         }
-        if !c.closing && !c.h2.is_closed() && has_whole_frame(&c.rx) {
+        if !c.closing && !c.h2.is_closed() && frame_missing(&c.rx) == 0 {
             self.backlog.push(token);
         }
         self.shared.put(token, c);
@@ -552,7 +552,7 @@ impl Gateway {
             Tls::Server(s) => s.advance_outgoing(n),
             Tls::Client(s) => s.advance_outgoing(n),
         }
-        self.output_taken(token);
+        output_taken(c, token, &mut self.backlog);
     }
 
     /// Hands the output [`Gateway::output`] returned over whole, without copying: `spare` takes the
@@ -574,27 +574,8 @@ impl Gateway {
             Tls::Server(s) => s.swap_outgoing(spare),
             Tls::Client(s) => s.swap_outgoing(spare),
         };
-        self.output_taken(token);
+        output_taken(c, token, &mut self.backlog);
         Some(range)
-    }
-
-    /// Output was taken: wakes streams the output limit held back.
-    fn output_taken(&mut self, token: Token) {
-        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
-            return;
-        };
-        if c.h2.take_output_room() {
-            // Streams held back by the output limit: offer their data again on the next turn.
-            match &mut c.kind {
-                Kind::Client {
-                    app: App::Proxy(side),
-                    ..
-                } => side.drain.push(0),
-                Kind::Upstream(side) => side.drain.push(0),
-                Kind::Client { .. } => {}
-            }
-            self.backlog.push(token);
-        }
     }
 
     /// After output was written: if `token` is over and has nothing left to send, forget it and
@@ -746,18 +727,27 @@ impl Shared {
     }
 }
 
-/// Whether `buf` starts with a complete frame.
-/// How many more bytes the frame at the front of `buf` needs to be whole (its header first).
+/// Output of connection `token` was taken: wakes streams the output limit held back.
+fn output_taken(c: &mut Conn, token: Token, backlog: &mut Vec<Token>) {
+    if c.h2.take_output_room() {
+        // Streams held back by the output limit: offer their data again on the next turn.
+        match &mut c.kind {
+            Kind::Client {
+                app: App::Proxy(side),
+                ..
+            } => side.drain.push(0),
+            Kind::Upstream(side) => side.drain.push(0),
+            Kind::Client { .. } => {}
+        }
+        backlog.push(token);
+    }
+}
+
+/// How many more bytes the frame at the front of `buf` needs to be whole (its header first; 0: it
+/// is whole).
 fn frame_missing(buf: &[u8]) -> usize {
     match crate::h2::frame::Head::parse(buf) {
         Some(head) => (crate::h2::frame::HEAD_LEN + head.len as usize).saturating_sub(buf.len()),
         None => crate::h2::frame::HEAD_LEN.saturating_sub(buf.len()),
-    }
-}
-
-fn has_whole_frame(buf: &[u8]) -> bool {
-    match crate::h2::frame::Head::parse(buf) {
-        Some(head) => buf.len() >= crate::h2::frame::HEAD_LEN + head.len as usize,
-        None => false,
     }
 }

@@ -271,6 +271,7 @@ impl Rig {
             )),
             server_h2: Config::default(),
             client_h2: Config::default(),
+            buffers: Default::default(),
         });
         let mut gw = Gateway::new(config, now, SEED);
         let client = gw

@@ -116,6 +116,7 @@ fn run(args: Args) -> Result<(), String> {
         },
         server_h2: conn::Config::default(),
         client_h2: conn::Config::default(),
+        buffers: Default::default(),
     });
     let (kind, shutdown) =
         runtime::prepare("h2edge-loadtest-backend").map_err(|e| e.to_string())?;

@@ -115,6 +115,18 @@ pub struct Gateway {
     pub locality: Locality,
     /// HTTP/2 windows and output limit of the connections clients open to its listeners.
     pub http2: Http2Settings,
+    /// The annotations `h2edge.io/worker-buffer-budget` and `h2edge.io/stream-stall-timeout`.
+    pub buffers: BufferSettings,
+}
+
+/// What the buffer annotations set; `None`: the built-in default. They apply to the whole process
+/// (every worker), so where several Gateways set one, the strictest value holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferSettings {
+    /// Body bytes one worker holds for streams whose other leg cannot take them yet.
+    pub budget: Option<usize>,
+    /// How long waiting bytes may go without moving before their stream is reset.
+    pub stall_timeout: Option<Duration>,
 }
 
 /// Index of a listener: `config.gateways[gateway].listeners[listener]`.

@@ -384,6 +384,7 @@ impl<'a> Resolver<'a> {
                 frontend_validation: frontend,
                 locality: g.locality.clone(),
                 http2: g.http2,
+                buffers: g.buffers,
             });
         }
         out

@@ -134,7 +134,8 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
             counters: Vec::new(),
         },
         server_h2: conn::Config::default(),
-        client_h2: conn::Config::default(),
+        client_h2: crate::proxy::upstreams::upstream_h2(),
+        buffers: Default::default(),
     });
     let mut handles = vec![runtime::spawn_one(
         backend_listeners,
@@ -160,7 +161,8 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
             Upstreams::round_robin(endpoints, 4).map_err(|e| err("demo routes", e))?,
         )),
         server_h2: conn::Config::default(),
-        client_h2: conn::Config::default(),
+        client_h2: crate::proxy::upstreams::upstream_h2(),
+        buffers: Default::default(),
     });
     let config = RuntimeConfig {
         workers: options.workers,

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
@@ -18,6 +18,7 @@ use rustls::{ClientConfig, ServerConfig};
 use super::bridge::{self, ClientSide, UpstreamSide};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
+use super::pending::Meter;
 use super::pool::Pool;
 use super::upstreams::{TcpKeepalive, Upstreams};
 use crate::h2::conn::{self, Connection, Role};
@@ -80,7 +81,34 @@ pub struct GatewayConfig {
     /// Settings and limits towards upstreams, unless the cluster has its own
     /// (`UpstreamCluster::client_h2`).
     pub client_h2: conn::Config,
+    pub buffers: BufferLimits,
 }
+
+/// How much body the worker holds for streams whose other leg cannot take it yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferLimits {
+    /// Body bytes waiting in all of a worker's streams. Past it, the streams holding the most are
+    /// reset (their bytes and flow-control credit released) until it is kept again.
+    pub budget: usize,
+    /// A stream whose waiting bytes have not moved for this long is reset.
+    pub stall_timeout: Duration,
+}
+
+impl Default for BufferLimits {
+    fn default() -> Self {
+        BufferLimits {
+            budget: DEFAULT_BUFFER_BUDGET,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+/// The default budget: 256 streams' worth of the default upstream stream window (256 KiB), so an
+/// honest worker never comes near it while one client that never reads cannot take more.
+pub const DEFAULT_BUFFER_BUDGET: usize = 64 << 20;
+/// As HAProxy's common `timeout server/client` of 30 s: a stream whose peer has not read for that
+/// long is given up, well before a user gives up on it.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl GatewayConfig {
     /// The settings and limits of client connections to listener `listener`: its own, if the
@@ -195,6 +223,10 @@ pub(super) struct Shared {
     /// Client streams waiting for room on a connection to their endpoint (pool index), oldest
     /// first, with when they started waiting.
     pub(super) waiting: VecDeque<(Token, u32, usize, Instant)>,
+    /// Body bytes waiting in every stream's queues (see `BufferLimits`).
+    pub(super) meter: Meter,
+    /// When the streams are next looked at for stalls.
+    pub(super) next_stall_check: Option<Instant>,
 }
 
 pub struct Gateway {
@@ -225,6 +257,8 @@ impl Gateway {
                 prune_deadlines_at: MIN_DEADLINE_PRUNE,
                 spare_heads: Vec::new(),
                 spare_bodies: Vec::new(),
+                meter: Meter::default(),
+                next_stall_check: None,
             },
             timers: BinaryHeap::new(),
             backlog: Vec::new(),
@@ -395,6 +429,7 @@ impl Gateway {
         if !self.shared.waiting.is_empty() {
             bridge::dispatch_waiting(&mut self.shared);
         }
+        bridge::tend_buffers(&mut self.shared);
     }
 
     /// Processes frames left over from the previous turn.

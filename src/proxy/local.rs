@@ -30,6 +30,10 @@ pub enum Reason {
     /// The upstream reset the stream, or its connection was lost (closed, or dead to PINGs), before
     /// it answered: 502 / gRPC 14.
     UpstreamFailed,
+    /// Its bytes waited without moving for the stall timeout: 503 / gRPC 14.
+    Stalled,
+    /// The worker's buffer budget ran out and the stream held the most: 503 / gRPC 14.
+    OverBudget,
 }
 
 impl Reason {
@@ -43,6 +47,7 @@ impl Reason {
             Reason::Overflow => b"503",
             Reason::Unavailable => b"503",
             Reason::UpstreamFailed => b"502",
+            Reason::Stalled | Reason::OverBudget => b"503",
         }
     }
 
@@ -55,6 +60,8 @@ impl Reason {
             Reason::Timeout => (b"4", b"upstream request timeout"),
             Reason::Overflow => (b"14", b"upstream overflow"),
             Reason::UpstreamFailed => (b"14", b"upstream failed before answering"),
+            Reason::Stalled => (b"14", b"stream stalled"),
+            Reason::OverBudget => (b"14", b"gateway buffers full"),
         }
     }
 
@@ -68,6 +75,8 @@ impl Reason {
             Reason::Timeout => b"upstream request timeout\n",
             Reason::Overflow => b"upstream overflow\n",
             Reason::UpstreamFailed => b"upstream failed\n",
+            Reason::Stalled => b"stream stalled\n",
+            Reason::OverBudget => b"gateway buffers full\n",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod echo;
 pub mod gateway;
 pub mod headers;
 pub mod local;
+mod pending;
 mod pool;
 mod stream_map;
 pub mod upstreams;

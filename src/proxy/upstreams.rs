@@ -21,6 +21,23 @@ use crate::route::{
 pub const DEFAULT_KEEPALIVE: (Duration, Duration) =
     (Duration::from_secs(30), Duration::from_secs(10));
 
+/// Each upstream stream's receive window where the configuration sets none. Upstreams are near (a
+/// round trip well under a millisecond inside a cluster), so 256 KiB keeps a stream at full speed,
+/// and it bounds what a client that stops reading makes the gateway hold per stream.
+pub const UPSTREAM_STREAM_WINDOW: u32 = 256 << 10;
+
+/// The HTTP/2 settings of upstream connections where the configuration sets none: the smaller
+/// stream window, and the connection window given back as DATA arrives, so that one client's
+/// stalled stream cannot stop the others sharing the connection (the stream windows bound what
+/// the gateway holds; see `BufferLimits` for the worker's budget).
+pub fn upstream_h2() -> conn::Config {
+    conn::Config {
+        initial_window_size: UPSTREAM_STREAM_WINDOW,
+        connection_window_on_receipt: true,
+        ..conn::Config::default()
+    }
+}
+
 /// The routing and the clusters of one configuration.
 pub struct Upstreams {
     pub table: RouteTable,

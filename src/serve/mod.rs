@@ -25,10 +25,10 @@ use crate::config::model::{
     Gateway, Http2Settings, Locality, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
 };
 use crate::h2::conn;
-use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
+use crate::proxy::gateway::{BufferLimits, Endpoint, GatewayConfig, Listener, Service};
 use crate::proxy::upstreams::{
     ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, TcpKeepalive, UpstreamCluster,
-    Upstreams,
+    Upstreams, upstream_h2,
 };
 use crate::route::RouteTable;
 use crate::tls::client::{self, Identity};
@@ -133,7 +133,7 @@ pub fn plan_with(
         listeners.push(listener);
         listen.push(SocketAddr::new(bind, *port));
         listener_ports.push(Some(*port));
-        server_h2.push(h2_config(&http2));
+        server_h2.push(h2_config(conn::Config::default(), &http2));
     }
     if listeners.is_empty() {
         return Err("no Gateway listener to run".into());
@@ -211,7 +211,8 @@ pub fn plan_with(
         })),
         // Every listener and cluster carries its own settings (above).
         server_h2: conn::Config::default(),
-        client_h2: conn::Config::default(),
+        client_h2: upstream_h2(),
+        buffers: buffer_limits(&config.gateways),
     };
     let endpoints = match &gateway.service {
         Service::Proxy(up) => up
@@ -305,7 +306,7 @@ fn upstream_cluster(
                 .http2_max_requests
                 .map(|n| (n as usize).div_ceil(workers.max(1))),
         },
-        client_h2: Some(h2_config(&cluster.http2)),
+        client_h2: Some(h2_config(upstream_h2(), &cluster.http2)),
         outlier: cluster.policy.outlier_detection.as_ref().map(|o| Outlier {
             consecutive_5xx: o.consecutive_5xx_errors,
             consecutive_gateway: o.consecutive_gateway_errors,
@@ -316,9 +317,22 @@ fn upstream_cluster(
     })
 }
 
+/// The buffer budget and stall timeout: the strictest any Gateway sets, the defaults where none
+/// does (they apply to the whole process).
+fn buffer_limits(gateways: &[Gateway]) -> BufferLimits {
+    let mut limits = BufferLimits::default();
+    let set = || gateways.iter().map(|g| g.buffers);
+    if let Some(b) = set().filter_map(|b| b.budget).min() {
+        limits.budget = b;
+    }
+    if let Some(t) = set().filter_map(|b| b.stall_timeout).min() {
+        limits.stall_timeout = t;
+    }
+    limits
+}
+
 /// The connection settings the annotations ask for; the defaults where they say nothing.
-fn h2_config(http2: &Http2Settings) -> conn::Config {
-    let mut c = conn::Config::default();
+fn h2_config(mut c: conn::Config, http2: &Http2Settings) -> conn::Config {
     if let Some(n) = http2.stream_window {
         c.initial_window_size = n;
     }

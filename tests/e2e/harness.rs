@@ -242,6 +242,7 @@ impl Bed {
             )),
             server_h2: conn::Config::default(),
             client_h2: conn::Config::default(),
+            buffers: Default::default(),
         });
         let (tls_hold, tls) = reserve();
         let (h2c_hold, h2c) = reserve();

@@ -3,6 +3,7 @@
 //! other objects, with their positions, for [`super::validate`].
 
 mod backendtls;
+mod buffers;
 mod destinationrule;
 mod gateway;
 mod grpcroute;

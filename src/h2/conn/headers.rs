@@ -159,13 +159,16 @@ impl Connection {
     }
 
     /// HEADERS on a stream that is closed (§5.1): ignored if we reset it (it may have been in flight);
-    /// otherwise a connection error STREAM_CLOSED. In the server role, an id below the highest that
-    /// was never used breaks the ordering rule of §5.1.1: PROTOCOL_ERROR.
+    /// otherwise a connection error STREAM_CLOSED. A stream we opened whose end is no longer
+    /// remembered may be one we reset long ago (a backend that answers late after a stall): its
+    /// frames are ignored too (§5.1 allows it), so that one late answer cannot fail every other
+    /// stream on the connection. In the server role, an id below the highest that was never used
+    /// breaks the ordering rule of §5.1.1: PROTOCOL_ERROR.
     fn closed_stream_headers(&self, id: u32, opened_by_us: bool) -> Result<Target, ErrorCode> {
         match self.streams.closed_reason(id) {
             Some(CloseReason::ResetByUs) => Ok(Target::Ignore),
             Some(_) => Err(ErrorCode::STREAM_CLOSED),
-            None if opened_by_us => Err(ErrorCode::STREAM_CLOSED),
+            None if opened_by_us => Ok(Target::Ignore),
             None => Err(ErrorCode::PROTOCOL_ERROR),
         }
     }

@@ -70,6 +70,11 @@ pub struct Config {
     pub max_frame_size: u32,
     /// SETTINGS_MAX_HEADER_LIST_SIZE, enforced on decoded bytes (name + value + 32 per field).
     pub max_header_list_size: u32,
+    /// Give the connection window back as DATA arrives, not when the application releases it.
+    /// What the application holds is then bounded by the stream windows alone, and one stream
+    /// whose bytes cannot move on never stalls the others: the gateway's upstream connections,
+    /// which many clients share, run this way.
+    pub connection_window_on_receipt: bool,
     /// How long the peer has to acknowledge our SETTINGS before GOAWAY SETTINGS_TIMEOUT.
     pub settings_ack_timeout: Duration,
     pub limits: Limits,
@@ -121,6 +126,7 @@ impl Default for Config {
             connection_window_size: 1 << 24,
             max_frame_size: 16_384,
             max_header_list_size: 64 << 10,
+            connection_window_on_receipt: false,
             settings_ack_timeout: Duration::from_secs(10),
             limits: Limits::default(),
         }
@@ -553,6 +559,14 @@ impl Connection {
         self.drop_stream(stream_id, CloseReason::ResetByUs);
     }
 
+    /// Drops a stream without telling the peer: for a connection that is going away, whose close
+    /// will end the stream on the peer's side. Frames that still arrive on it are ignored.
+    pub fn forget(&mut self, stream_id: u32) {
+        if !self.closed {
+            self.drop_stream(stream_id, CloseReason::ResetByUs);
+        }
+    }
+
     /// The caller has finished with `n` received bytes of `stream_id`: reopen that much of the stream
     /// and connection receive windows. WINDOW_UPDATE frames are coalesced: one is sent once the
     /// released amount reaches a useful fraction of the window.
@@ -577,9 +591,11 @@ impl Connection {
             }
             None => n as u64,
         };
-        self.recv_flow
-            .release(usize::try_from(taken).unwrap_or(usize::MAX));
-        self.flush_connection_window();
+        if !self.config.connection_window_on_receipt {
+            self.recv_flow
+                .release(usize::try_from(taken).unwrap_or(usize::MAX));
+            self.flush_connection_window();
+        }
     }
 
     /// How many bytes `send_data` would take right now on `stream_id` (0 for closed streams).
@@ -740,9 +756,11 @@ impl Connection {
             return false;
         };
         let held = s.recv.release_all();
-        self.recv_flow
-            .release(usize::try_from(held).unwrap_or(usize::MAX));
-        self.flush_connection_window();
+        if !self.config.connection_window_on_receipt {
+            self.recv_flow
+                .release(usize::try_from(held).unwrap_or(usize::MAX));
+            self.flush_connection_window();
+        }
         true
     }
 

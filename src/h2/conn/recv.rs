@@ -236,8 +236,12 @@ impl Connection {
         }
         // Padding is released at once; the data when the application says so.
         let padding = flow - d.data.len() as u64;
-        self.recv_flow.release_undelivered(padding);
-        self.recv_flow.deliver(d.data.len());
+        if self.config.connection_window_on_receipt {
+            self.recv_flow.release_undelivered(flow);
+        } else {
+            self.recv_flow.release_undelivered(padding);
+            self.recv_flow.deliver(d.data.len());
+        }
         if let Some(s) = self.streams.get_mut(id) {
             s.recv.release_undelivered(padding);
             s.recv.deliver(d.data.len());

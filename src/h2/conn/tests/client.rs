@@ -231,3 +231,104 @@ fn our_smaller_initial_window_applies_after_ack() {
         vec![(1, ErrorCode::FLOW_CONTROL_ERROR)]
     );
 }
+
+/// A client that has received the server's SETTINGS (no stream limit) and its ACK.
+fn settled_client(cfg: &Config) -> (Connection, Rec, Instant) {
+    let now = Instant::now();
+    let mut c = Connection::new(Role::Client, cfg, now);
+    let mut h = Rec::default();
+    let mut raw = Vec::new();
+    frame::encode_settings(&mut raw, &[]);
+    frame::encode_settings_ack(&mut raw);
+    c.recv(&raw, now, &mut h);
+    c.advance_output(usize::MAX);
+    (c, h, now)
+}
+
+/// A backend that answers long after we reset its streams (a stall, then a route timeout): its
+/// late HEADERS on a stream reset more than the remembered 128 streams ago are ignored, and the
+/// connection goes on serving the stream still open (RFC 9113 §5.1).
+#[test]
+fn late_headers_on_long_reset_stream_are_ignored() {
+    let (mut c, mut h, now) = settled_client(&Config::default());
+    let first = c.open_stream(REQ, true).unwrap();
+    for _ in 0..300 {
+        let id = c.open_stream(REQ, true).unwrap();
+        c.reset(id, ErrorCode::CANCEL);
+    }
+    c.reset(first, ErrorCode::CANCEL);
+    let live = c.open_stream(REQ, true).unwrap();
+    c.advance_output(usize::MAX);
+    h.take();
+    let mut raw = Vec::new();
+    for id in [3, first, live] {
+        encode_headers(&mut raw, id, &literal_block(&OK), None, true, true);
+    }
+    c.recv(&raw, now, &mut h);
+    assert_eq!(goaway_code(c.pending_output()), None);
+    assert_eq!(
+        h.take_main(),
+        vec![Ev::Headers(
+            live,
+            vec![(":status".into(), "200".into())],
+            true
+        )]
+    );
+}
+
+/// `forget` drops a stream without a frame; what arrives on it later is ignored.
+#[test]
+fn forgotten_stream_sends_nothing_and_ignores_late_frames() {
+    let (mut c, mut h, now) = settled_client(&Config::default());
+    let id = c.open_stream(REQ, true).unwrap();
+    c.advance_output(usize::MAX);
+    c.forget(id);
+    assert!(c.pending_output().is_empty());
+    assert_eq!(c.active_streams(), 0);
+    let mut raw = Vec::new();
+    encode_headers(&mut raw, id, &literal_block(&OK), None, false, true);
+    frame::encode_data(&mut raw, id, &[0; 100], true);
+    c.recv(&raw, now, &mut h);
+    assert_eq!(goaway_code(c.pending_output()), None);
+    assert!(h.take_main().is_empty());
+}
+
+/// With `connection_window_on_receipt`, DATA the application still holds counts against its
+/// stream window only: the connection window goes back as the bytes arrive, so a stream whose
+/// bytes are stuck does not close the connection to the others.
+#[test]
+fn connection_window_on_receipt_keeps_the_connection_open_for_other_streams() {
+    for on_receipt in [false, true] {
+        let cfg = Config {
+            connection_window_size: 65_535,
+            initial_window_size: 65_535,
+            connection_window_on_receipt: on_receipt,
+            ..Config::default()
+        };
+        let (mut c, mut h, now) = settled_client(&cfg);
+        let stuck = c.open_stream(REQ, true).unwrap();
+        let other = c.open_stream(REQ, true).unwrap();
+        c.advance_output(usize::MAX);
+        let mut raw = Vec::new();
+        encode_headers(&mut raw, stuck, &literal_block(&OK), None, false, true);
+        encode_headers(&mut raw, other, &literal_block(&OK), None, false, true);
+        // The whole connection window on the stream whose bytes the application keeps.
+        for _ in 0..4 {
+            frame::encode_data(&mut raw, stuck, &[0; 16_383], false);
+        }
+        frame::encode_data(&mut raw, stuck, &[0; 3], false);
+        c.recv(&raw, now, &mut h);
+        let mut more = Vec::new();
+        frame::encode_data(&mut more, other, &[0; 100], true);
+        c.recv(&more, now, &mut h);
+        // Without it, the other stream's DATA overflows the connection window.
+        let code = goaway_code(c.pending_output());
+        if on_receipt {
+            assert_eq!(code, None);
+            // Releasing the stuck bytes later gives nothing back twice.
+            c.release_capacity(stuck, 65_535);
+        } else {
+            assert_eq!(code, Some(ErrorCode::FLOW_CONTROL_ERROR));
+        }
+    }
+}

@@ -14,77 +14,22 @@
 //! each stream is reached through [`Shared`]; work that needs the busy connection itself (giving
 //! back window, answering locally) is queued and done in `*_after_recv`.
 
+mod abort;
+
+pub(super) use abort::tend as tend_buffers;
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::gateway::{App, Conn, Kind, Shared, Token};
 use super::headers;
 use super::local::{LocalReplies, Reason};
+use super::pending::Pending;
 use super::pool::Chosen;
 use super::stream_map::StreamMap;
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
-
-/// Body bytes (and the end of the message) one leg has delivered and the other cannot take yet.
-#[derive(Default)]
-struct Pending {
-    data: ByteQueue,
-    end: bool,
-    trailers: Option<FieldList>,
-}
-
-/// Body bytes waiting for flow-control room: added at the back, sent from the front. Sending moves
-/// an offset, and the rest is shifted down only once the sent part is at least half the buffer, so
-/// each byte moves about once. (Draining the front on every send moved the whole rest each time:
-/// with 1 MiB messages that was most of the gateway's copying.)
-#[derive(Default)]
-struct ByteQueue {
-    buf: Vec<u8>,
-    start: usize,
-}
-
-impl ByteQueue {
-    fn as_slice(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-
-    fn len(&self) -> usize {
-        self.buf.len() - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.start == self.buf.len()
-    }
-
-    fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
-
-    /// The first `n` bytes were sent.
-    fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-    }
-}
-
-impl From<Vec<u8>> for ByteQueue {
-    fn from(buf: Vec<u8>) -> Self {
-        ByteQueue { buf, start: 0 }
-    }
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.data.is_empty() && !self.end && self.trailers.is_none()
-    }
-}
 
 /// Streams waiting for room on an upstream connection, per worker.
 pub(super) const MAX_WAITING: usize = 4096;
@@ -212,6 +157,8 @@ pub(super) struct UpstreamSide {
     pub(super) drain: Vec<u32>,
     /// Rotates which stream goes first when the whole connection's window opens.
     turn: usize,
+    /// Streams the gateway cancelled on it, counted since the instant (see `abort::cancel`).
+    cancels: (u32, Instant),
 }
 
 impl UpstreamSide {
@@ -228,6 +175,7 @@ impl UpstreamSide {
             released: Vec::new(),
             drain: Vec::new(),
             turn: 0,
+            cancels: (0, now),
         }
     }
 }
@@ -290,6 +238,7 @@ fn open_upstream<'f>(
     head: impl Iterator<Item = (&'f [u8], &'f [u8], bool)>,
     end_stream: bool,
 ) -> Option<u32> {
+    let pending = Pending::new(&shared.meter);
     let (up_h2, up_side) = upstream_at(shared, up)?;
     let up_stream = up_h2.open_stream(head, end_stream).ok()?;
     up_side.streams.insert(
@@ -299,7 +248,7 @@ fn open_upstream<'f>(
             client_stream: stream_id,
             grpc,
             responded: false,
-            pending: Pending::default(),
+            pending,
         },
     );
     shared.dirty.push(up);
@@ -362,9 +311,8 @@ pub(super) fn has_deadline(
     }
 }
 
-/// The route timeout of client stream `stream_id` (set for `at`) passed: its upstream stream is
-/// cancelled, and the client gets 504 / gRPC 4 DEADLINE_EXCEEDED, or a reset if its response
-/// already started.
+/// The route timeout of client stream `stream_id` (set for `at`) passed: the stream is aborted
+/// (504 / gRPC 4 DEADLINE_EXCEEDED, or a reset if its response already started).
 pub(super) fn expire(shared: &mut Shared, client: Token, stream_id: u32, at: Instant) {
     let Some((_, side)) = client_at(shared, client) else {
         return;
@@ -374,34 +322,10 @@ pub(super) fn expire(shared: &mut Shared, client: Token, stream_id: u32, at: Ins
     if side
         .streams
         .get(&stream_id)
-        .is_none_or(|l| l.deadline != Some(at))
+        .is_some_and(|l| l.deadline == Some(at))
     {
-        return;
+        abort::abort(shared, client, stream_id, abort::Abort::Timeout);
     }
-    let Some(link) = side.streams.remove(&stream_id) else {
-        return;
-    };
-    let mut responded = false;
-    if let Some((up, up_stream)) = link.up {
-        if let Some((up_h2, up_side)) = upstream_at(shared, up) {
-            responded = up_side
-                .streams
-                .remove(&up_stream)
-                .is_some_and(|b| b.responded);
-            up_h2.reset(up_stream, ErrorCode::CANCEL);
-            shared.dirty.push(up);
-        }
-    }
-    let Some((h2, side)) = client_at(shared, client) else {
-        return;
-    };
-    if responded {
-        h2.reset(stream_id, ErrorCode::CANCEL);
-    } else {
-        side.local.answer(stream_id, link.grpc, Reason::Timeout);
-        side.local.flush(h2);
-    }
-    shared.dirty.push(client);
 }
 
 /// A waiting stream balanced again after its endpoint failed: its new endpoint, or `None` when it
@@ -433,6 +357,7 @@ pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32, r
         return;
     };
     if let Some(link) = side.streams.remove(&stream_id) {
+        abort::release_link(h2, stream_id, &link);
         side.local.answer(stream_id, link.grpc, reason);
         side.local.flush(h2);
         shared.dirty.push(client);
@@ -498,7 +423,9 @@ fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) 
             }
         }
         None => {
-            side.streams.remove(&stream_id);
+            if let Some(link) = side.streams.remove(&stream_id) {
+                abort::release_link(client_h2, stream_id, &link);
+            }
             side.local.answer(stream_id, grpc, Reason::Unavailable);
             side.local.flush(client_h2);
         }
@@ -564,7 +491,7 @@ impl Handler for ClientHandler<'_> {
         let mut link = Link {
             up: None,
             grpc,
-            pending: Pending::default(),
+            pending: Pending::new(&self.shared.meter),
             queued: None,
             set_cookie,
             replay: None,
@@ -667,9 +594,9 @@ impl Handler for ClientHandler<'_> {
             // A waiting stream's place in the queue is skipped when it comes up.
             return;
         };
+        let now = self.shared.now;
         if let Some((up_h2, up_side)) = upstream_at(self.shared, up) {
-            up_h2.reset(up_stream, ErrorCode::CANCEL);
-            up_side.streams.remove(&up_stream);
+            drop_upstream(up_h2, up_side, up_stream, now);
             self.shared.dirty.push(up);
         }
     }
@@ -752,7 +679,7 @@ fn move_response(
             .send_data(back.client_stream, p.data.as_slice(), end_with_data)
             .unwrap_or(p.data.len());
         upstream.release_capacity(up_stream, taken);
-        p.data.consume(taken);
+        p.sent(taken);
         if !p.data.is_empty() {
             return false;
         }
@@ -790,7 +717,7 @@ fn move_request(
         let credited = taken.min(link.credited);
         link.credited -= credited;
         client.release_capacity(client_stream, taken - credited);
-        p.data.consume(taken);
+        p.sent(taken);
         if !p.data.is_empty() {
             return false;
         }
@@ -999,7 +926,7 @@ fn replay(back: &Back, shared: &mut Shared) -> bool {
     };
     // Everything the client sent goes again; of it, what already left `pending` was credited back.
     link.credited = (r.body.len() + link.credited).saturating_sub(link.pending.data.len());
-    link.pending.data = ByteQueue::from(r.body);
+    link.pending.data.replace(r.body);
     link.pending.end = r.end;
     link.up = None;
     link.attempts += 1;
@@ -1055,13 +982,18 @@ fn settle_client(back: &Back, code: ErrorCode, shared: &mut Shared) {
     let Some((h2, side)) = client_at(shared, back.client) else {
         return;
     };
-    side.streams.remove(&back.client_stream);
+    if let Some(link) = side.streams.remove(&back.client_stream) {
+        abort::release_link(h2, back.client_stream, &link);
+    }
     if back.responded {
         let code = if code == ErrorCode::CANCEL {
             code
         } else {
             ErrorCode::INTERNAL_ERROR
         };
+        h2.reset(back.client_stream, code);
+    } else if code == ErrorCode::REFUSED_STREAM {
+        // Not processed upstream (and not replayed here): the client may retry it (RFC 9113 §8.7).
         h2.reset(back.client_stream, code);
     } else {
         side.local
@@ -1110,13 +1042,22 @@ pub(super) fn upstream_after_recv(
 
 /// A client connection is gone: cancel its upstream streams.
 pub(super) fn client_gone(side: ClientSide, shared: &mut Shared) {
+    let now = shared.now;
     for (up, up_stream) in side.streams.into_values().filter_map(|l| l.up) {
         if let Some((up_h2, up_side)) = upstream_at(shared, up) {
-            up_h2.reset(up_stream, ErrorCode::CANCEL);
-            up_side.streams.remove(&up_stream);
+            drop_upstream(up_h2, up_side, up_stream, now);
             shared.dirty.push(up);
         }
     }
+}
+
+/// The client no longer wants upstream stream `up_stream`: cancel it, and give back the response
+/// bytes that waited for the client.
+fn drop_upstream(up_h2: &mut Connection, up_side: &mut UpstreamSide, up_stream: u32, now: Instant) {
+    if let Some(back) = up_side.streams.remove(&up_stream) {
+        abort::release_back(up_h2, up_stream, &back);
+    }
+    abort::cancel(up_h2, up_side, up_stream, now);
 }
 
 /// An upstream connection is gone: every stream on it is settled with its client.
@@ -1131,47 +1072,12 @@ pub(super) fn upstream_gone(side: UpstreamSide, shared: &mut Shared) {
 
 #[cfg(test)]
 mod tests {
-    use super::ByteQueue;
-
     /// The fixed state of one proxied stream on each side (the variable parts, body bytes waiting
     /// and a head kept for replay, are bounded by the stream windows and `REPLAY_LIMIT`);
     /// docs/benchmarks.md reports these sizes.
     #[test]
     fn per_stream_state_stays_small() {
-        assert!(std::mem::size_of::<super::Link>() <= 296);
-        assert!(std::mem::size_of::<super::Back>() <= 104);
-    }
-
-    /// Pushes and partial sends of varying sizes keep the bytes in order, as a plain queue would.
-    #[test]
-    fn byte_queue_keeps_order_through_sends_and_compaction() {
-        let mut q = ByteQueue::default();
-        let mut model = std::collections::VecDeque::new();
-        let mut next = 0u8;
-        let mut x = 12345u32;
-        for _ in 0..2000 {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let push = (x >> 16) as usize % 300;
-            let chunk: Vec<u8> = (0..push)
-                .map(|_| {
-                    next = next.wrapping_add(1);
-                    next
-                })
-                .collect();
-            q.push(&chunk);
-            model.extend(&chunk);
-            let take = (x >> 8) as usize % 400;
-            let n = take.min(q.len());
-            assert_eq!(
-                &q.as_slice()[..n],
-                &model.drain(..n).collect::<Vec<u8>>()[..]
-            );
-            q.consume(take);
-            assert_eq!(q.len(), model.len());
-            assert_eq!(q.is_empty(), model.is_empty());
-            // Room taken by sent bytes stays below the bytes still waiting (plus one push).
-            assert!(q.start <= q.buf.len() / 2 + 1 || q.is_empty());
-        }
-        assert_eq!(q.as_slice(), model.iter().copied().collect::<Vec<u8>>());
+        assert!(std::mem::size_of::<super::Link>() <= 328);
+        assert!(std::mem::size_of::<super::Back>() <= 136);
     }
 }

@@ -43,6 +43,12 @@ impl Gateway {
         gateway
     }
 
+    /// Its process id.
+    #[allow(dead_code)] // not every test crate reads it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The lines printed from now up to the first that contains `what` (10 s at most).
     pub fn wait_for(&self, what: &str) -> Vec<String> {
         let mut seen = Vec::new();

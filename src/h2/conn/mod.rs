@@ -613,6 +613,12 @@ impl Connection {
         }
     }
 
+    /// How much DATA the peer lets us send now on all streams together (the connection's send
+    /// window).
+    pub fn send_window(&self) -> usize {
+        self.send_window.available()
+    }
+
     /// How much more DATA `max_buffered_output` lets the connection queue.
     fn output_room(&self) -> usize {
         (self.config.limits.max_buffered_output).saturating_sub(self.out.len() - self.out_pos)

@@ -65,7 +65,7 @@ struct Faults {
     goaway_after_body: Option<usize>,
 }
 
-/// One stream's response: `GET /bytes/N` gets N body bytes, anything else `ok`.
+/// One stream's response: a path with `/bytes/N` gets N body bytes, anything else `ok`.
 struct Resp {
     id: u32,
     left: usize,
@@ -85,7 +85,8 @@ impl Handler for Serve {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, _end_stream: bool) {
         let path = String::from_utf8_lossy(fields.path().unwrap_or_default()).into_owned();
         let left = path
-            .strip_prefix("/bytes/")
+            .split("/bytes/")
+            .nth(1)
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         self.streams.push(Resp {
@@ -217,7 +218,7 @@ fn respond(conn: &mut Connection, serve: &mut Serve) {
                 r.head_sent = true;
                 moved = true;
             }
-            // `GET /bytes/N` gets N zeros, anything else `ok`.
+            // `/bytes/N` gets N zeros, anything else `ok`.
             let body: &[u8] = if r.left > 0 {
                 &ZEROS[..r.left.min(ZEROS.len())]
             } else {
@@ -769,11 +770,13 @@ fn late_answers_after_a_stall_fail_no_other_stream() {
     // The backend stops answering (it still reads, so its answers are late, not lost).
     frozen.store(true, Ordering::Relaxed);
     let mut c = honest(port);
-    let ok = c.get("/ok");
     let mut timed = Vec::new();
+    // Long answers, so that the backend still has each stream open when its reset arrives.
     for _ in 0..250 {
-        timed.push(c.get("/t/x"));
+        timed.push(c.get("/t/bytes/1048576"));
     }
+    // Last, so that its answer comes after the late ones.
+    let ok = c.get("/ok");
     let all_timed_out = c.until(Duration::from_secs(5), |s| {
         timed.iter().all(|id| s.ended.contains(id))
     });

@@ -74,6 +74,8 @@ pub fn drive(
 ) -> Driven {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 16 << 10];
+    // A frame split over two reads waits here for its rest.
+    let mut rx = Vec::new();
     loop {
         let out = conn.pending_output();
         if !out.is_empty() {
@@ -89,7 +91,9 @@ pub fn drive(
         match sock.read(&mut buf) {
             Ok(0) => return Driven::Closed,
             Ok(n) => {
-                conn.recv(&buf[..n], Instant::now(), h);
+                rx.extend_from_slice(&buf[..n]);
+                let used = conn.recv(&rx, Instant::now(), h);
+                rx.drain(..used.min(rx.len()));
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return Driven::Closed,

@@ -82,6 +82,7 @@ fn tiny_config() -> Config {
         connection_window_size: 65_535,
         max_frame_size: 16_384,
         max_header_list_size: 256,
+        connection_window_on_receipt: false,
         settings_ack_timeout: Duration::from_secs(1),
         limits: Limits {
             max_header_fields: 8,
@@ -800,4 +801,10 @@ fuzz_target!(|data: &[u8]| {
     let body = &data[4..];
     run(&Config::default(), flags, seed, body);
     run(&tiny_config(), flags, seed, body);
+    // The connection window given back on receipt, as upstream connections run.
+    let on_receipt = Config {
+        connection_window_on_receipt: true,
+        ..tiny_config()
+    };
+    run(&on_receipt, flags, seed, body);
 });

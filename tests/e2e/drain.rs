@@ -5,6 +5,8 @@
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use h2edge::h2::ErrorCode;
@@ -69,8 +71,13 @@ fn paced(messages: usize) -> StreamingOutputCallRequest {
 /// How a call ended: messages received, and whether it ended with status OK.
 type Outcome = (usize, bool);
 
-/// `CALLS` paced calls over four connections to `addr`, each started once its channel is up.
-async fn start_calls(addr: SocketAddr, messages: usize) -> Vec<JoinHandle<Outcome>> {
+/// `CALLS` paced calls over four connections to `addr`, each started once its channel is up;
+/// `received` counts the messages that arrive.
+async fn start_calls(
+    addr: SocketAddr,
+    messages: usize,
+    received: &Arc<AtomicUsize>,
+) -> Vec<JoinHandle<Outcome>> {
     let mut calls = Vec::new();
     for c in 0..4 {
         let channel = TonicEndpoint::from_shared(format!("http://{addr}"))
@@ -81,6 +88,7 @@ async fn start_calls(addr: SocketAddr, messages: usize) -> Vec<JoinHandle<Outcom
             .unwrap_or_else(|e| panic!("connection {c} to the gateway: {e}"));
         for _ in 0..CALLS / 4 {
             let mut client = TestClient::new(channel.clone());
+            let received = received.clone();
             calls.push(tokio::spawn(async move {
                 let response = match client
                     .streaming_output_call(Request::new(paced(messages)))
@@ -93,7 +101,10 @@ async fn start_calls(addr: SocketAddr, messages: usize) -> Vec<JoinHandle<Outcom
                 let mut n = 0;
                 loop {
                     match stream.message().await {
-                        Ok(Some(_)) => n += 1,
+                        Ok(Some(_)) => {
+                            n += 1;
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
                         Ok(None) => return (n, true),
                         Err(_) => return (n, false),
                     }
@@ -227,7 +238,7 @@ fn sigterm_drains_streams_then_exits() {
         let port = free_port();
         let mut gateway = start(&bed, "finish", port, &[]);
         let addr = local(port);
-        let calls = start_calls(addr, 200).await;
+        let calls = start_calls(addr, 200, &Arc::default()).await;
         let (tx, rx) = std::sync::mpsc::channel();
         let raw = std::thread::spawn(move || raw_call(addr, 200, tx));
         block_in_place(|| rx.recv_timeout(Duration::from_secs(5))).expect("raw call started");
@@ -269,10 +280,17 @@ fn second_sigterm_ends_the_drain_at_once() {
     run(|bed| async move {
         let port = free_port();
         let mut gateway = start(&bed, "second", port, &[]);
-        let calls = start_calls(local(port), 1000).await;
+        let received = Arc::new(AtomicUsize::new(0));
+        let calls = start_calls(local(port), 1000, &received).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         gateway.signal(libc::SIGTERM);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let draining = received.load(Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            received.load(Ordering::Relaxed) > draining,
+            "the streams still flow during the drain"
+        );
         let second = Instant::now();
         gateway.signal(libc::SIGINT);
         let status = block_in_place(|| gateway.wait_exit(Duration::from_secs(2)));
@@ -291,7 +309,7 @@ fn drain_timeout_cuts_streams_that_outlast_it() {
     run(|bed| async move {
         let port = free_port();
         let mut gateway = start(&bed, "deadline", port, &["--drain-timeout", "1s"]);
-        let calls = start_calls(local(port), 1000).await;
+        let calls = start_calls(local(port), 1000, &Arc::default()).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let signalled = Instant::now();
         gateway.signal(libc::SIGTERM);
@@ -315,7 +333,7 @@ fn reload_moves_a_listener_and_drains_the_old_one() {
     run(|bed| async move {
         let (old, new) = (free_port(), free_port());
         let gateway = Gateway::start(&scratch("relisten"), &config(&bed, old));
-        let calls = start_calls(local(old), 200).await;
+        let calls = start_calls(local(old), 200, &Arc::default()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         std::fs::write(
             scratch("relisten").join("gateway.yaml"),
@@ -325,7 +343,7 @@ fn reload_moves_a_listener_and_drains_the_old_one() {
         gateway.signal(libc::SIGHUP);
         block_in_place(|| gateway.wait_for("configuration reloaded"));
         // The new port serves; the old one refuses new connections.
-        let fresh = start_calls(local(new), 3).await;
+        let fresh = start_calls(local(new), 3, &Arc::default()).await;
         refused(local(old), Duration::from_secs(1)).await;
         let fresh = outcomes(fresh, Duration::from_secs(10)).await;
         assert!(fresh.iter().all(|&o| o == (3, true)), "{fresh:?}");

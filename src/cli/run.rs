@@ -21,7 +21,7 @@ use super::Usage;
 /// How often the files are looked at for changes.
 const WATCH: Duration = Duration::from_secs(1);
 /// How often the control thread looks at signals (a drain should start without delay).
-const TICK: Duration = Duration::from_millis(20);
+const TICK: Duration = Duration::from_millis(50);
 /// How long past the drain deadline the workers may take to close their sockets before they are
 /// told to stop at once.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -83,7 +83,10 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options), Usage> {
 
 fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
     options.backend = runtime::announce_backend("h2edge").map_err(|e| e.to_string())?;
-    let (hup, term) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (hup, term) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let register = |signal, flag: &Arc<AtomicBool>| {
         signal_hook::flag::register(signal, flag.clone()).map_err(|e| e.to_string())
     };

@@ -20,8 +20,6 @@ use crate::h2::ErrorCode;
 pub(super) struct Drains {
     /// The whole worker is draining (shutdown) until this deadline.
     all: Option<Instant>,
-    /// Whether the upstream connections were told to go away (once no client can open streams).
-    upstreams_retired: bool,
     /// Clients of removed listeners, with when they are cut.
     cut_at: Vec<(Instant, Token)>,
     /// Clients just warned: their timer (the final GOAWAY's) must be armed.
@@ -83,8 +81,7 @@ pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
             return;
         }
         warn_clients(shared, &mut drains.warned);
-        if !drains.upstreams_retired && !clients_may_open(shared) {
-            drains.upstreams_retired = true;
+        if !clients_may_open(shared) {
             retire_upstreams(shared);
         }
     }
@@ -137,14 +134,17 @@ fn clients_may_open(shared: &Shared) -> bool {
         .any(|c| matches!(c.kind, Kind::Client { .. }) && c.h2.final_goaway_due())
 }
 
-/// Upstream connections take no new stream and close after their last one.
+/// Upstream connections take no new stream and close after their last one. (Checked every turn:
+/// a client accepted late may have had one opened meanwhile.)
 fn retire_upstreams(shared: &mut Shared) {
     for (token, slot) in shared.conns.iter_mut().enumerate() {
         if let Some(c) = slot {
             if let Kind::Upstream(side) = &mut c.kind {
-                side.retired = true;
-                c.h2.go_away(ErrorCode::NO_ERROR, b"shutting down");
-                shared.dirty.push(token);
+                if !side.retired {
+                    side.retired = true;
+                    c.h2.go_away(ErrorCode::NO_ERROR, b"shutting down");
+                    shared.dirty.push(token);
+                }
             }
         }
     }

@@ -170,9 +170,11 @@ impl Backend for Epoll {
         listener.set_nonblocking(true)?;
         let mut listener = mio::net::TcpListener::from_std(listener);
         let index = self.listeners.len();
-        self.poll
-            .registry()
-            .register(&mut listener, MioToken(LISTENER_BASE + index), Interest::READABLE)?;
+        self.poll.registry().register(
+            &mut listener,
+            MioToken(LISTENER_BASE + index),
+            Interest::READABLE,
+        )?;
         self.listeners.push(Some(listener));
         Ok(index)
     }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{Resolver, plan_with, system_resolver};
 use crate::config::{self, Config};
+use crate::proxy::gateway::GatewayConfig;
 use crate::runtime::slot::ConfigSlot;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 
@@ -141,6 +142,8 @@ impl Running {
         // What the files name may have changed too: watch what this configuration names.
         self.stamp = stamp(&self.paths, &config.referenced_files);
         if plan.listen != self.listen {
+            // Every worker gets its own socket (SO_REUSEPORT) for each new port, bound here so
+            // that a busy port refuses the reload instead of failing in a worker.
             let mut sockets = Vec::new();
             for addr in plan.listen.iter().filter(|a| !self.listen.contains(a)) {
                 for _ in 0..self.workers {
@@ -150,7 +153,9 @@ impl Running {
                 }
             }
             let listen = plan.listen.clone();
-            let describe = self.publish_with(plan, Some((listen.clone(), sockets)));
+            let (gateway, describe) = self.adopt(plan);
+            self.slot
+                .publish_listeners(gateway, listen.clone(), sockets, self.drain_timeout);
             self.listen = listen;
             self.config = config;
             return Ok(with_notes(describe, &self.config));
@@ -177,26 +182,17 @@ impl Running {
     }
 
     fn publish(&mut self, plan: super::Plan) -> Vec<String> {
-        self.publish_with(plan, None)
+        let (gateway, describe) = self.adopt(plan);
+        self.slot.publish(gateway);
+        describe
     }
 
-    /// Publishes `plan`, with new listeners and the sockets bound for them if they changed.
-    fn publish_with(
-        &mut self,
-        plan: super::Plan,
-        listeners: Option<(Vec<SocketAddr>, Vec<(SocketAddr, std::net::TcpListener)>)>,
-    ) -> Vec<String> {
+    /// Takes `plan`'s endpoints and DNS refresh; returns what to publish and its description.
+    fn adopt(&mut self, plan: super::Plan) -> (Arc<GatewayConfig>, Vec<String>) {
         self.endpoints = plan.endpoints;
         self.dns_refresh = plan.dns_refresh;
         self.next_dns = plan.dns_refresh.map(|r| Instant::now() + r);
-        match listeners {
-            Some((listen, sockets)) => {
-                self.slot
-                    .publish_listeners(plan.gateway, listen, sockets, self.drain_timeout)
-            }
-            None => self.slot.publish(plan.gateway),
-        }
-        plan.describe
+        (plan.gateway, plan.describe)
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -222,7 +218,6 @@ impl Running {
         runtime::join(self.handles)
     }
 }
-
 
 /// Modification time and size of every file the paths name (directories: their `*.yaml` and
 /// `*.yml` files), in a stable order, then of the files the configuration names.

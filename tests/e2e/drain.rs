@@ -135,7 +135,10 @@ async fn refused(addr: SocketAddr, within: Duration) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => return,
             _ => {}
         }
-        assert!(Instant::now() < deadline, "{addr} still accepts after {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts after {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -335,11 +338,8 @@ fn reload_moves_a_listener_and_drains_the_old_one() {
         let gateway = Gateway::start(&scratch("relisten"), &config(&bed, old));
         let calls = start_calls(local(old), 200, &Arc::default()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        std::fs::write(
-            scratch("relisten").join("gateway.yaml"),
-            config(&bed, new),
-        )
-        .expect("rewrite the config");
+        std::fs::write(scratch("relisten").join("gateway.yaml"), config(&bed, new))
+            .expect("rewrite the config");
         gateway.signal(libc::SIGHUP);
         block_in_place(|| gateway.wait_for("configuration reloaded"));
         // The new port serves; the old one refuses new connections.

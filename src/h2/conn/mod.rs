@@ -383,7 +383,7 @@ impl Connection {
 
     /// The earliest time at which [`Connection::on_timeout`] must be called, if any.
     pub fn next_timeout(&self) -> Option<Instant> {
-        if self.closed {
+        if self.closed || (self.settings_acked && self.final_goaway_at.is_none()) {
             return None;
         }
         let settings = self.settings_deadline.filter(|_| !self.settings_acked);

@@ -10,16 +10,22 @@
 //!
 //! Either way the streams in flight may finish until a deadline; what is still open then is cut.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::gateway::{App, Kind, Shared, Token};
 use crate::h2::ErrorCode;
+
+/// How often a shutdown drain looks over every connection (new clients to warn, upstream
+/// connections to retire): not on every loop turn, which would cost a scan per event.
+const SCAN_EVERY: Duration = Duration::from_millis(20);
 
 /// The drains in progress on one worker.
 #[derive(Default)]
 pub(super) struct Drains {
     /// The whole worker is draining (shutdown) until this deadline.
     all: Option<Instant>,
+    /// When a shutdown drain next looks over every connection.
+    scan_at: Option<Instant>,
     /// Clients of removed listeners, with when they are cut.
     cut_at: Vec<(Instant, Token)>,
     /// Clients just warned: their timer (the final GOAWAY's) must be armed.
@@ -35,6 +41,7 @@ impl Drains {
 /// Shutdown: warns every client connection; see [`tend`] for the rest.
 pub(super) fn start(shared: &mut Shared, drains: &mut Drains, deadline: Instant) {
     drains.all = Some(deadline);
+    drains.scan_at = Some(shared.now);
     warn_clients(shared, &mut drains.warned);
 }
 
@@ -80,9 +87,12 @@ pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
             }
             return;
         }
-        warn_clients(shared, &mut drains.warned);
-        if !clients_may_open(shared) {
-            retire_upstreams(shared);
+        if drains.scan_at.is_some_and(|at| at <= now) {
+            drains.scan_at = Some(now + SCAN_EVERY);
+            warn_clients(shared, &mut drains.warned);
+            if !clients_may_open(shared) {
+                retire_upstreams(shared);
+            }
         }
     }
     if drains.cut_at.iter().any(|&(at, _)| at <= now) {

@@ -87,13 +87,12 @@ impl Listening {
         Some(Change { add, remove, remap })
     }
 
-    /// Every backend number still listening, forgotten (shutdown).
-    pub fn stop_all(&mut self) -> Vec<usize> {
-        let ids = (0..self.by_backend.len())
+    /// Every backend number listening (to stop them on shutdown). They stay mapped: a client
+    /// accepted just before is taken and drained like the others.
+    pub fn backend_numbers(&self) -> Vec<usize> {
+        (0..self.by_backend.len())
             .filter(|&i| self.by_backend[i].is_some())
-            .collect();
-        self.by_backend.iter_mut().for_each(|s| *s = None);
-        ids
+            .collect()
     }
 }
 
@@ -125,7 +124,6 @@ mod tests {
         assert_eq!(l.gateway_index(0), None);
         assert_eq!(l.gateway_index(1), Some(0));
         assert_eq!(l.gateway_index(2), Some(1));
-        assert_eq!(l.stop_all(), vec![1, 2]);
-        assert_eq!(l.gateway_index(1), None);
+        assert_eq!(l.backend_numbers(), vec![1, 2]);
     }
 }

@@ -82,7 +82,7 @@ pub fn run(
             }
             if let Some(deadline) = update.drain {
                 if !st.gateway.is_draining() {
-                    for n in st.listening.stop_all() {
+                    for n in st.listening.backend_numbers() {
                         backend.unlisten(n);
                     }
                     st.gateway.drain(deadline);

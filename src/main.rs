@@ -9,7 +9,7 @@ use h2edge::runtime::{self, BackendKind};
 
 mod cli;
 
-const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N]
+const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N] [--drain-timeout D]
        h2edge check CONFIG...
        h2edge route CONFIG... --authority HOST --path PATH [--method M] [-H NAME:VALUE]...
                     [--grpc] [--port N] [--source IP]
@@ -19,8 +19,12 @@ const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N]
 
   run     serve CONFIG: one listener per Gateway listener port on --bind (default 0.0.0.0),
           --workers worker threads (default one per allowed CPU). SIGHUP or a changed file
-          reloads CONFIG; a CONFIG with problems is reported and the running one stays.
-          Ctrl-C (SIGINT) or SIGTERM stops it.
+          (CONFIG, or a certificate, key or CA file it names) reloads CONFIG; a CONFIG with
+          problems is reported and the running one stays. SIGTERM or Ctrl-C (SIGINT) drains:
+          new connections are refused, clients get GOAWAY, streams in flight may finish for
+          --drain-timeout (a Gateway API duration such as 30s or 1m30s; default 30s), then
+          h2edge exits 0; a second SIGTERM or Ctrl-C stops it at once. A reload that removes a
+          listener port drains that port's connections the same way.
 
   check   validate CONFIG: print a summary and exit 0, or print every problem as
           file:line: Kind/name: field: reason and exit 1.

@@ -26,6 +26,9 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     /// The files that were read, in order.
     pub files: Vec<PathBuf>,
+    /// Files the configuration names (certificates, keys, CA bundles), as read: watched for
+    /// changes like the configuration itself.
+    pub referenced_files: Vec<PathBuf>,
     /// Debug notes: fields that were accepted and ignored, deprecated spellings.
     pub notes: Vec<Problem>,
 }

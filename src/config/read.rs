@@ -22,6 +22,8 @@ pub(crate) struct Origin {
 pub(crate) struct Sink {
     pub problems: Vec<Problem>,
     pub notes: Vec<Problem>,
+    /// Files named by the configuration that were read (see `Config::referenced_files`).
+    pub referenced: Vec<std::path::PathBuf>,
 }
 
 impl Sink {

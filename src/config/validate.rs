@@ -144,6 +144,7 @@ pub(crate) fn resolve(loaded: Loaded, sink: &mut Sink) -> Config {
         grpc_routes,
         clusters,
         files,
+        referenced_files: std::mem::take(&mut sink.referenced),
         notes: Vec::new(),
     };
     config.notes = std::mem::take(&mut sink.notes);

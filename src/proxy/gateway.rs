@@ -16,6 +16,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::bridge::{self, ClientSide, UpstreamSide};
+use super::drain::{self, Drains};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
 use super::pending::Meter;
@@ -234,6 +235,7 @@ pub struct Gateway {
     timers: BinaryHeap<Reverse<(Instant, Token)>>,
     /// Connections with whole frames left over after their per-turn budget.
     backlog: Vec<Token>,
+    drains: Drains,
 }
 
 impl Gateway {
@@ -262,6 +264,7 @@ impl Gateway {
             },
             timers: BinaryHeap::new(),
             backlog: Vec::new(),
+            drains: Drains::default(),
         }
     }
 
@@ -644,6 +647,38 @@ impl Gateway {
     /// Takes up a reloaded configuration (see [`Shared::reconfigure`] for what carries over).
     pub fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
         self.shared.reconfigure(config);
+    }
+
+    /// Shutdown: clients get a graceful GOAWAY, streams in flight may finish until `deadline`,
+    /// then what is left is cut (see `drain.rs`). The worker stops once no connection is left.
+    pub fn drain(&mut self, deadline: Instant) {
+        drain::start(&mut self.shared, &mut self.drains, deadline);
+        self.arm_warned_timers();
+    }
+
+    /// Whether [`Gateway::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.drains.is_draining_all()
+    }
+
+    /// A reload changed the listeners: `remap[i]` is the new index of old listener `i`, `None`
+    /// when it was removed; clients of a removed one drain until `deadline`.
+    pub fn relisten(&mut self, remap: &[Option<usize>], deadline: Instant) {
+        drain::relisten(&mut self.shared, &mut self.drains, remap, deadline);
+    }
+
+    /// Once per loop turn: moves drains on (nothing to do unless one is in progress).
+    pub fn tend_drains(&mut self) {
+        if !drain::is_idle(&self.drains) {
+            drain::tend(&mut self.shared, &mut self.drains);
+            self.arm_warned_timers();
+        }
+    }
+
+    fn arm_warned_timers(&mut self) {
+        for token in std::mem::take(&mut self.drains.warned) {
+            self.arm_timer(token);
+        }
     }
 
     /// Live connections (clients and upstreams).

@@ -10,9 +10,11 @@
 //! - `pool`: which endpoint takes a stream (route table, balancer), connections per endpoint, and
 //!   endpoint connect health with backoff.
 //! - [`upstreams`]: the route table and clusters a configuration gives every worker.
+//! - `drain`: shutdown and removed listeners: GOAWAY, streams finish, a deadline.
 //! - `stream_map`: the bridge's maps by stream id, with a cheap keyed hash.
 
 mod bridge;
+mod drain;
 pub mod echo;
 pub mod gateway;
 pub mod headers;

@@ -24,7 +24,8 @@ pub const LINGER: Duration = Duration::from_secs(2);
 pub struct Epoll {
     poll: Poll,
     events: Events,
-    listeners: Vec<mio::net::TcpListener>,
+    /// By number; `None` once stopped.
+    listeners: Vec<Option<mio::net::TcpListener>>,
     conns: Vec<Option<mio::net::TcpStream>>,
     /// Per token: a connect is in progress (its first writable event settles it).
     connecting: Vec<bool>,
@@ -51,7 +52,7 @@ impl Epoll {
     }
 
     fn accept_all(&mut self, index: usize, sink: &mut impl Sink) {
-        let Some(listener) = self.listeners.get(index) else {
+        let Some(Some(listener)) = self.listeners.get(index) else {
             return;
         };
         loop {
@@ -165,15 +166,27 @@ impl Backend for Epoll {
         "epoll"
     }
 
-    fn listen(&mut self, listener: TcpListener) -> io::Result<()> {
+    fn listen(&mut self, listener: TcpListener) -> io::Result<usize> {
         listener.set_nonblocking(true)?;
         let mut listener = mio::net::TcpListener::from_std(listener);
-        let token = MioToken(LISTENER_BASE + self.listeners.len());
-        self.poll
-            .registry()
-            .register(&mut listener, token, Interest::READABLE)?;
-        self.listeners.push(listener);
-        Ok(())
+        let index = self.listeners.len();
+        self.poll.registry().register(
+            &mut listener,
+            MioToken(LISTENER_BASE + index),
+            Interest::READABLE,
+        )?;
+        self.listeners.push(Some(listener));
+        Ok(index)
+    }
+
+    fn unlisten(&mut self, listener: usize) {
+        if let Some(mut l) = self.listeners.get_mut(listener).and_then(Option::take) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+    }
+
+    fn lingering(&self) -> bool {
+        self.draining.iter().any(Option::is_some)
     }
 
     fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()> {

@@ -49,8 +49,15 @@ pub trait Sink {
 pub trait Backend {
     /// A short name for logs and metrics (`"epoll"`, `"io_uring"`).
     fn name(&self) -> &'static str;
-    /// Starts accepting on `listener`.
-    fn listen(&mut self, listener: TcpListener) -> io::Result<()>;
+    /// Starts accepting on `listener`; returns its number (the next one: numbers are never
+    /// reused).
+    fn listen(&mut self, listener: TcpListener) -> io::Result<usize>;
+    /// Stops accepting on listener number `listener` and closes it, so that new connects are
+    /// refused (once no other worker listens on the address). Connections already accepted stay.
+    fn unlisten(&mut self, listener: usize);
+    /// Whether closed sockets still have output in flight or wait for the peer's FIN (see
+    /// [`Backend::close`]); a worker that stops waits for them, so the last bytes arrive.
+    fn lingering(&self) -> bool;
     /// Adopts a connected socket under `token` and starts receiving on it.
     fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()>;
     /// Starts a non-blocking connect of `token` to `addr`, with TCP keepalive if `keepalive` says

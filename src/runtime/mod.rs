@@ -66,16 +66,23 @@ impl BackendKind {
 /// backend: NAME`, with the reason when it is the fallback) and the shutdown flag, which SIGINT and
 /// SIGTERM set.
 pub fn prepare(who: &str) -> std::io::Result<(BackendKind, Arc<AtomicBool>)> {
-    let (backend, why) = BackendKind::choose()?;
-    match why {
-        Some(why) => eprintln!("{who}: I/O backend: {} ({why})", backend.name()),
-        None => eprintln!("{who}: I/O backend: {}", backend.name()),
-    }
+    let backend = announce_backend(who)?;
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, shutdown.clone())?;
     }
     Ok((backend, shutdown))
+}
+
+/// The I/O backend to use, said on stderr as `who: I/O backend: NAME` (with the reason when it is
+/// the fallback).
+pub fn announce_backend(who: &str) -> std::io::Result<BackendKind> {
+    let (backend, why) = BackendKind::choose()?;
+    match why {
+        Some(why) => eprintln!("{who}: I/O backend: {} ({why})", backend.name()),
+        None => eprintln!("{who}: I/O backend: {}", backend.name()),
+    }
+    Ok(backend)
 }
 
 /// What a gateway process runs.
@@ -115,8 +122,8 @@ pub fn spawn(
     )
 }
 
-/// [`spawn`], with workers that take up whatever configuration `slot` publishes later (its listeners
-/// must stay those of `config.listen`); `config.gateway` is ignored for the slot's.
+/// [`spawn`], with workers that take up whatever `slot` publishes later (configurations, listener
+/// changes, a drain); `config.gateway` is ignored for the slot's.
 pub fn spawn_reloadable(
     config: &RuntimeConfig,
     slot: Arc<slot::ConfigSlot>,

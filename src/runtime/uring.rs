@@ -173,7 +173,8 @@ pub struct Uring {
     // Field order matters: the ring is dropped (and the kernel lets go of every buffer) first.
     ring: IoUring,
     buffers: BufRing,
-    listeners: Vec<TcpListener>,
+    /// By number, with whether it was stopped (its socket is kept until its accept completes).
+    listeners: Vec<Option<(TcpListener, bool)>>,
     slots: Vec<Option<Slot>>,
     /// Closed connections waiting for their last completion, by (token, generation).
     closing: HashMap<(usize, u32), Slot>,
@@ -233,7 +234,7 @@ impl Uring {
     }
 
     fn arm_accept(&mut self, index: usize) -> io::Result<()> {
-        let Some(listener) = self.listeners.get(index) else {
+        let Some(Some((listener, false))) = self.listeners.get(index) else {
             return Ok(());
         };
         let entry = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
@@ -309,7 +310,12 @@ impl Uring {
             }
         }
         if !cqueue::more(flags) {
-            let _ = self.arm_accept(index);
+            if let Some(Some((_, true))) = self.listeners.get(index) {
+                // Stopped, and its accept is over: the socket may close now.
+                self.listeners[index] = None;
+            } else {
+                let _ = self.arm_accept(index);
+            }
         }
     }
 
@@ -446,10 +452,25 @@ impl Backend for Uring {
         "io_uring"
     }
 
-    fn listen(&mut self, listener: TcpListener) -> io::Result<()> {
+    fn listen(&mut self, listener: TcpListener) -> io::Result<usize> {
         listener.set_nonblocking(true)?;
-        self.listeners.push(listener);
-        self.arm_accept(self.listeners.len() - 1)
+        let index = self.listeners.len();
+        self.listeners.push(Some((listener, false)));
+        self.arm_accept(index)?;
+        Ok(index)
+    }
+
+    fn unlisten(&mut self, listener: usize) {
+        if let Some(Some((socket, stopped))) = self.listeners.get_mut(listener) {
+            // Shutting a listening socket's read side stops it listening (new connects are
+            // refused) and ends its multishot accept, whose completion lets the socket go (rule 2).
+            let _ = socket2::SockRef::from(&*socket).shutdown(Shutdown::Read);
+            *stopped = true;
+        }
+    }
+
+    fn lingering(&self) -> bool {
+        !self.closing.is_empty()
     }
 
     fn register(&mut self, token: Token, stream: TcpStream) -> io::Result<()> {

@@ -2,7 +2,9 @@
 //! and its own event loop. Nothing here is shared with other workers.
 //!
 //! The loop: poll the backend, hand what it reports to the gateway, carry out the connects and
-//! closes the gateway asks for, then flush each connection that has output with one send.
+//! closes the gateway asks for, then flush each connection that has output with one send. A
+//! reload may change its listeners; a drain (shutdown) stops them and ends the loop once every
+//! connection has finished and its socket let go.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,15 +13,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::io::{Backend, Sink, Token};
+use super::listener::Listening;
 use super::slot::ConfigSlot;
 use crate::proxy::gateway::{Gateway, IoRequest};
 
 /// How often an idle worker wakes to look at the shutdown flag.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// After a drain's deadline cut what was left: how long closing sockets may still take (their
+/// own linger is 2 s) before the worker stops regardless.
+const AFTER_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The gateway plus what the backend reported during one poll.
 struct State {
     gateway: Gateway,
+    listening: Listening,
     accepted: Vec<(usize, TcpStream, SocketAddr)>,
     /// Sockets waiting for room to write.
     blocked: Vec<bool>,
@@ -27,7 +34,7 @@ struct State {
     io: Vec<IoRequest>,
 }
 
-/// Runs one worker until `shutdown` is set.
+/// Runs one worker until `shutdown` is set, or until a drain published through `slot` is over.
 pub fn run(
     mut backend: impl Backend,
     listeners: Vec<TcpListener>,
@@ -35,17 +42,25 @@ pub fn run(
     seed: u64,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<()> {
-    let (mut generation, config) = slot.current();
-    for listener in listeners {
-        backend.listen(listener)?;
+    let (mut generation, mut config) = slot.current();
+    let addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut listening = Listening::new(addrs.clone());
+    for (listener, addr) in listeners.into_iter().zip(addrs) {
+        let n = backend.listen(listener)?;
+        listening.listening(n, addr);
     }
     let mut st = State {
-        gateway: Gateway::new(config, Instant::now(), seed),
+        gateway: Gateway::new(config.clone(), Instant::now(), seed),
+        listening,
         accepted: Vec::new(),
         blocked: Vec::new(),
         dirty: Vec::new(),
         io: Vec::new(),
     };
+    let mut stop_at = None;
     while !shutdown.load(Ordering::Relaxed) {
         let timeout = if st.gateway.has_backlog() {
             Duration::ZERO
@@ -55,18 +70,73 @@ pub fn run(
             })
         };
         backend.poll(Some(timeout), &mut st)?;
-        st.gateway.set_now(Instant::now());
-        if let Some(config) = slot.newer(&mut generation) {
-            st.gateway.reconfigure(config);
+        let now = Instant::now();
+        st.gateway.set_now(now);
+        if let Some(update) = slot.newer(&mut generation) {
+            if !Arc::ptr_eq(&update.config, &config) {
+                config = update.config.clone();
+                st.gateway.reconfigure(update.config.clone());
+            }
+            if let Some(listen) = &update.listen {
+                st.relisten(&mut backend, &slot, listen, now + update.drain_timeout);
+            }
+            if let Some(deadline) = update.drain {
+                if !st.gateway.is_draining() {
+                    for n in st.listening.backend_numbers() {
+                        backend.unlisten(n);
+                    }
+                    st.gateway.drain(deadline);
+                    stop_at = Some(deadline.max(now) + AFTER_DEADLINE);
+                }
+            }
         }
         st.turn(&mut backend);
+        if st.gateway.is_draining()
+            && ((st.gateway.connections() == 0 && !backend.lingering())
+                || stop_at.is_some_and(|at| at <= now))
+        {
+            break;
+        }
     }
     Ok(())
 }
 
 impl State {
+    /// A reload changed the listeners to `listen`: listens on the new addresses with the sockets
+    /// the control thread bound, stops the removed ones, and has their clients drain until
+    /// `deadline`.
+    fn relisten(
+        &mut self,
+        backend: &mut impl Backend,
+        slot: &ConfigSlot,
+        listen: &[SocketAddr],
+        deadline: Instant,
+    ) {
+        let Some(change) = self.listening.change(listen) else {
+            return;
+        };
+        for addr in change.add {
+            let listened = slot
+                .take_socket(addr)
+                .ok_or_else(|| io::Error::other("no socket was bound for it"))
+                .and_then(|socket| backend.listen(socket));
+            match listened {
+                Ok(n) => self.listening.listening(n, addr),
+                Err(e) => eprintln!("h2edge: cannot listen on {addr}: {e}"),
+            }
+        }
+        for n in change.remove {
+            backend.unlisten(n);
+        }
+        self.gateway.relisten(&change.remap, deadline);
+    }
+
     fn turn(&mut self, backend: &mut impl Backend) {
         for (listener, stream, peer) in std::mem::take(&mut self.accepted) {
+            // A listener that stopped meanwhile: its client is not taken.
+            let Some(listener) = self.listening.gateway_index(listener) else {
+                continue;
+            };
             if let Some(token) = self.gateway.accept(listener, peer) {
                 self.unblock(token);
                 if backend.register(token, stream).is_err() {
@@ -75,6 +145,7 @@ impl State {
             }
         }
         self.gateway.run_backlog();
+        self.gateway.tend_drains();
         self.gateway.on_timeout();
         self.gateway.tend_upstreams();
         // Connects first: a new upstream connection has output queued already.

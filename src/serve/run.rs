@@ -1,10 +1,12 @@
 //! A running configured gateway: its workers, the files it came from, and reloading them.
 //!
-//! A reload reads and checks the files again; if they are valid and keep the same listener ports
-//! the new configuration is published to every worker (see [`Gateway::reconfigure`]); otherwise the
-//! problems are reported and the running configuration stays in force. Between reloads the names of
-//! DNS endpoints are resolved again every refresh interval; when the answers change, the same
-//! configuration is published with the new addresses.
+//! A reload reads and checks the files again; if they are valid the new configuration is published
+//! to every worker (see [`Gateway::reconfigure`]); otherwise the problems are reported and the
+//! running configuration stays in force. New listener ports are bound here for every worker
+//! (a busy port refuses the reload); the workers stop accepting on ports that left and drain their
+//! clients. Between reloads the names of DNS endpoints are resolved again every refresh interval;
+//! when the answers change, the same configuration is published with the new addresses. Files the
+//! configuration names (certificates, keys, CA bundles) are watched like the configuration itself.
 //!
 //! [`Gateway::reconfigure`]: crate::proxy::gateway::Gateway::reconfigure
 
@@ -13,10 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Resolver, plan_with, system_resolver};
 use crate::config::{self, Config};
+use crate::proxy::gateway::GatewayConfig;
 use crate::runtime::slot::ConfigSlot;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 
@@ -26,7 +29,14 @@ pub struct Options {
     /// Worker threads; 0 means one per allowed CPU.
     pub workers: usize,
     pub backend: BackendKind,
+    /// How long a drain (shutdown, or the clients of a listener a reload removed) lets streams
+    /// finish before they are cut.
+    pub drain_timeout: Duration,
 }
+
+/// How long streams may take to finish on shutdown unless `--drain-timeout` says otherwise: as
+/// long as Kubernetes waits after SIGTERM by default (terminationGracePeriodSeconds).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Running {
     pub listen: Vec<SocketAddr>,
@@ -41,6 +51,7 @@ pub struct Running {
     dns_refresh: Option<std::time::Duration>,
     resolver: Arc<Resolver>,
     workers: usize,
+    drain_timeout: Duration,
     handles: Vec<JoinHandle<std::io::Result<()>>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -62,8 +73,8 @@ pub fn start_with(
     shutdown: Arc<AtomicBool>,
     resolver: Arc<Resolver>,
 ) -> Result<(Running, Vec<String>), String> {
-    let stamp = stamp(paths);
     let config = config::load(paths).map_err(problems)?;
+    let stamp = stamp(paths, &config.referenced_files);
     let workers = runtime::worker_count(options.workers);
     let plan = plan_with(&config, options.bind, workers, &*resolver)?;
     let slot = Arc::new(ConfigSlot::new(plan.gateway.clone()));
@@ -90,6 +101,7 @@ pub fn start_with(
         dns_refresh: plan.dns_refresh,
         resolver,
         workers,
+        drain_timeout: options.drain_timeout,
         handles,
         shutdown,
     };
@@ -115,29 +127,43 @@ fn problems(list: Vec<config::Problem>) -> String {
 }
 
 impl Running {
-    /// Whether a configuration file changed (modification time or size) since the last load.
+    /// Whether a configuration file, or a file it names, changed (modification time or size) since
+    /// the last load.
     pub fn changed(&self) -> bool {
-        stamp(&self.paths) != self.stamp
+        stamp(&self.paths, &self.config.referenced_files) != self.stamp
     }
 
-    /// Reads the files again and, if they are valid and keep the listeners, hands the new
-    /// configuration to the workers. `Err`: why the running configuration stays.
+    /// Reads the files again and, if they are valid, hands the new configuration to the workers,
+    /// with sockets for new listener ports. `Err`: why the running configuration stays.
     pub fn reload(&mut self) -> Result<Vec<String>, String> {
-        self.stamp = stamp(&self.paths);
+        self.stamp = stamp(&self.paths, &self.config.referenced_files);
         let config = config::load(&self.paths).map_err(problems)?;
         let plan = plan_with(&config, self.bind, self.workers, &*self.resolver)?;
+        // What the files name may have changed too: watch what this configuration names.
+        self.stamp = stamp(&self.paths, &config.referenced_files);
         if plan.listen != self.listen {
-            return Err(format!(
-                "the listeners changed ({} -> {}); restart h2edge to apply that",
-                list(&self.listen),
-                list(&plan.listen)
-            ));
+            // Every worker gets its own socket (SO_REUSEPORT) for each new port, bound here so
+            // that a busy port refuses the reload instead of failing in a worker.
+            let mut sockets = Vec::new();
+            for addr in plan.listen.iter().filter(|a| !self.listen.contains(a)) {
+                for _ in 0..self.workers {
+                    let socket = runtime::listener::bind_reuseport(*addr)
+                        .map_err(|e| format!("listening on {addr}: {e}"))?;
+                    sockets.push((*addr, socket));
+                }
+            }
+            let listen = plan.listen.clone();
+            let (gateway, describe) = self.adopt(plan);
+            self.slot
+                .publish_listeners(gateway, listen.clone(), sockets, self.drain_timeout);
+            self.listen = listen;
+            self.config = config;
+            return Ok(with_notes(describe, &self.config));
         }
         let describe = with_notes(self.publish(plan), &config);
         self.config = config;
         Ok(describe)
     }
-
     /// Whether the configuration's names are due to be resolved again.
     pub fn dns_due(&self) -> bool {
         self.next_dns.is_some_and(|at| at <= Instant::now())
@@ -156,15 +182,34 @@ impl Running {
     }
 
     fn publish(&mut self, plan: super::Plan) -> Vec<String> {
+        let (gateway, describe) = self.adopt(plan);
+        self.slot.publish(gateway);
+        describe
+    }
+
+    /// Takes `plan`'s endpoints and DNS refresh; returns what to publish and its description.
+    fn adopt(&mut self, plan: super::Plan) -> (Arc<GatewayConfig>, Vec<String>) {
         self.endpoints = plan.endpoints;
         self.dns_refresh = plan.dns_refresh;
         self.next_dns = plan.dns_refresh.map(|r| Instant::now() + r);
-        self.slot.publish(plan.gateway);
-        plan.describe
+        (plan.gateway, plan.describe)
     }
 
     pub fn is_stopping(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Shutdown, gently: the workers stop accepting, tell their clients to go away, let the
+    /// streams in flight finish for at most the drain timeout, and end. Returns the deadline.
+    pub fn drain(&self) -> Instant {
+        let deadline = Instant::now() + self.drain_timeout;
+        self.slot.drain(deadline);
+        deadline
+    }
+
+    /// Whether every worker has ended (after a [`Running::drain`]).
+    pub fn is_finished(&self) -> bool {
+        self.handles.iter().all(JoinHandle::is_finished)
     }
 
     /// Sets the shutdown flag and waits for every worker.
@@ -174,14 +219,9 @@ impl Running {
     }
 }
 
-fn list(addrs: &[SocketAddr]) -> String {
-    let v: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-    v.join(" ")
-}
-
 /// Modification time and size of every file the paths name (directories: their `*.yaml` and
-/// `*.yml` files), in a stable order.
-fn stamp(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+/// `*.yml` files), in a stable order, then of the files the configuration names.
+fn stamp(paths: &[PathBuf], named: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut files = Vec::new();
     for p in paths {
         match std::fs::read_dir(p) {
@@ -196,9 +236,11 @@ fn stamp(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
             Err(_) => files.push(p.clone()),
         }
     }
+    files.extend(named.iter().cloned());
     files
         .into_iter()
         .map(|f| {
+            // Followed through symlinks: a kubelet Secret volume swaps a `..data` link.
             let meta = std::fs::metadata(&f).ok();
             let modified = meta.as_ref().and_then(|m| m.modified().ok());
             let len = meta.map_or(0, |m| m.len());

@@ -18,11 +18,17 @@ impl Gateway {
     /// Writes `config` to `dir/gateway.yaml` (rewrite it to reload), starts `h2edge run` on it with one worker, and
     /// waits until it says it is running.
     pub fn start(dir: &Path, config: &str) -> Gateway {
+        Gateway::start_with(dir, config, &[])
+    }
+
+    /// [`Gateway::start`] with more `h2edge run` arguments.
+    pub fn start_with(dir: &Path, config: &str, args: &[&str]) -> Gateway {
         std::fs::create_dir_all(dir).expect("scratch dir");
         let path = dir.join("gateway.yaml");
         std::fs::write(&path, config).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_h2edge"))
             .args(["run", "--bind", "127.0.0.1", "--workers", "1"])
+            .args(args)
             .arg(&path)
             .stderr(Stdio::piped())
             .spawn()
@@ -68,17 +74,27 @@ impl Gateway {
 
     /// Sends SIGTERM and asserts that it exits successfully within 5 s.
     pub fn stop(mut self) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(5));
+        assert!(status.success(), "exit status {status:?}");
+    }
+
+    pub fn signal(&self, signal: i32) {
         let pid = i32::try_from(self.child.id()).expect("pid");
-        // SAFETY: sending SIGTERM to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        for _ in 0..100 {
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Waits for the process to exit; panics if it has not within `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "exit status {status:?}");
-                return;
+                return status;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("h2edge run did not stop within 5 s of SIGTERM");
+        panic!("h2edge run did not exit within {within:?}");
     }
 }
 

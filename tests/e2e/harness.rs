@@ -336,6 +336,7 @@ impl Bed {
             bind: addr.ip(),
             workers: 1,
             backend: self.kind,
+            drain_timeout: h2edge::serve::run::DEFAULT_DRAIN_TIMEOUT,
         };
         let (running, _) = h2edge::serve::run::start_with(
             &[dir.to_path_buf()],

@@ -10,6 +10,7 @@ mod cancel;
 mod cases;
 mod client;
 mod config_run;
+mod drain;
 mod failures;
 #[path = "../common/h2c_gateway.rs"]
 mod h2c_gateway;
@@ -19,4 +20,6 @@ mod interop;
 mod io_backends;
 mod proto;
 mod replay;
+#[path = "../common/run_gateway.rs"]
+mod run_gateway;
 mod spread;

@@ -932,7 +932,7 @@ fn tls(cx: &mut Cx, head: &Head, at: &At) -> Option<RawTls> {
     let read_pem = |cx: &mut Cx, a: &Option<At>, key: bool| -> Option<Option<(Vec<u8>, String)>> {
         let Some(a) = a else { return Some(None) };
         let p = a.nonempty(cx)?;
-        let bytes = match read_file(head, &p) {
+        let bytes = match read_file(cx, head, &p) {
             Ok(b) => b,
             Err(e) => {
                 cx.error(a.line, &a.path, e);

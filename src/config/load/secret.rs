@@ -114,7 +114,7 @@ pub(crate) fn load_secret(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<
                 line: head.line,
                 path: format!("metadata.annotations.{annotation}"),
             };
-            match read_file(&head, p) {
+            match read_file(cx, &head, p) {
                 Ok(bytes) => found.push(Item {
                     bytes,
                     loc,
@@ -197,7 +197,7 @@ pub(crate) fn load_configmap(cx: &mut Cx, head: Head, root: &mut Fields) -> Opti
             line: head.line,
             path: format!("metadata.annotations.{CA_FILE}"),
         };
-        match read_file(&head, p) {
+        match read_file(cx, &head, p) {
             Ok(bytes) => found.push(Item {
                 bytes,
                 loc,
@@ -225,13 +225,18 @@ pub(crate) fn load_configmap(cx: &mut Cx, head: Head, root: &mut Fields) -> Opti
     Some(RawConfigMap { head, ca_pem })
 }
 
-/// Reads a file named in `head`'s document (relative to its YAML file).
-pub(crate) fn read_file(head: &Head, p: &str) -> Result<Vec<u8>, String> {
+/// Reads a file named in `head`'s document (relative to its YAML file), and notes it as one to
+/// watch.
+pub(crate) fn read_file(cx: &mut Cx, head: &Head, p: &str) -> Result<Vec<u8>, String> {
     if p.is_empty() {
         return Err("file path is empty".into());
     }
     let path = head.path(p);
-    std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let read = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    if !cx.sink.referenced.contains(&path) {
+        cx.sink.referenced.push(path);
+    }
+    read
 }
 
 /// Checks `item` is PEM of the expected kind; reports the reason at the item.

@@ -191,6 +191,12 @@ pub enum SendError {
     WrongRole,
 }
 
+/// How long the final GOAWAY of [`Connection::go_away_soon`] waits for the client to answer the
+/// PING at most: about a round trip on any sane path, and short enough not to hold a drain.
+pub const SHUTDOWN_PING_WAIT: Duration = Duration::from_secs(1);
+/// The payload of the PING that follows a graceful shutdown's first GOAWAY.
+const SHUTDOWN_PING: [u8; 8] = *b"h2e-bye!";
+
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -245,6 +251,9 @@ pub struct Connection {
     /// The last stream id of the GOAWAY we sent / received.
     goaway_sent: Option<u32>,
     goaway_received: Option<u32>,
+    /// After [`Connection::go_away_soon`]: when the final GOAWAY is due if the PING that followed
+    /// the first one is not answered sooner.
+    final_goaway_at: Option<Instant>,
     resets: limits::ResetBudget,
     empty: limits::EmptyFrames,
     /// The time passed to the current `recv`.
@@ -294,6 +303,7 @@ impl Connection {
             next_local_id: 1,
             goaway_sent: None,
             goaway_received: None,
+            final_goaway_at: None,
             resets: limits::ResetBudget::default(),
             empty: limits::EmptyFrames::default(),
             now,
@@ -379,20 +389,28 @@ impl Connection {
 
     /// The earliest time at which [`Connection::on_timeout`] must be called, if any.
     pub fn next_timeout(&self) -> Option<Instant> {
-        if self.closed || self.settings_acked {
+        if self.closed || (self.settings_acked && self.final_goaway_at.is_none()) {
             return None;
         }
-        self.settings_deadline
+        let settings = self.settings_deadline.filter(|_| !self.settings_acked);
+        match (settings, self.final_goaway_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Handles expired timers (SETTINGS acknowledgement).
+    /// Handles expired timers (SETTINGS acknowledgement, the final GOAWAY of a graceful shutdown).
     pub fn on_timeout(&mut self, now: Instant, handler: &mut impl Handler) {
         let _ = handler;
-        if self.closed || self.settings_acked {
+        if self.closed {
             return;
         }
-        if self.settings_deadline.is_some_and(|d| d <= now) {
+        if !self.settings_acked && self.settings_deadline.is_some_and(|d| d <= now) {
             self.connection_error(ErrorCode::SETTINGS_TIMEOUT, b"settings not acknowledged");
+            return;
+        }
+        if self.final_goaway_at.is_some_and(|d| d <= now) {
+            self.final_goaway();
         }
     }
 
@@ -642,6 +660,42 @@ impl Connection {
         self.goaway_sent = Some(last);
         if code != ErrorCode::NO_ERROR {
             self.close();
+        }
+    }
+
+    /// Starts a graceful shutdown (RFC 9113 §6.8): GOAWAY with the highest stream id and NO_ERROR,
+    /// so the client stops opening streams while those already on the wire are still processed,
+    /// then a PING. Its answer proves the client has seen the GOAWAY, so the final GOAWAY (with the
+    /// last stream id processed) follows it, or [`SHUTDOWN_PING_WAIT`] after `now` at the latest
+    /// (through [`Connection::on_timeout`]). The client role has no streams to warn about: its
+    /// final GOAWAY goes at once.
+    pub fn go_away_soon(&mut self, now: Instant) {
+        if self.is_going_away() {
+            return;
+        }
+        if self.role == Role::Client {
+            self.go_away(ErrorCode::NO_ERROR, b"");
+            return;
+        }
+        frame::encode_goaway(&mut self.out, MAX_WINDOW, ErrorCode::NO_ERROR, b"");
+        frame::encode_ping(&mut self.out, false, SHUTDOWN_PING);
+        self.final_goaway_at = Some(now.checked_add(SHUTDOWN_PING_WAIT).unwrap_or(now));
+    }
+
+    /// Whether a GOAWAY was sent (or a graceful shutdown started) or the connection is closed.
+    pub fn is_going_away(&self) -> bool {
+        self.closed || self.goaway_sent.is_some() || self.final_goaway_at.is_some()
+    }
+
+    /// Between the two GOAWAYs of [`Connection::go_away_soon`]: the client may still open streams.
+    pub fn final_goaway_due(&self) -> bool {
+        self.final_goaway_at.is_some() && !self.closed
+    }
+
+    /// The second step of [`Connection::go_away_soon`].
+    fn final_goaway(&mut self) {
+        if self.final_goaway_at.take().is_some() && self.goaway_sent.is_none() {
+            self.go_away(ErrorCode::NO_ERROR, b"");
         }
     }
 

@@ -78,7 +78,12 @@ impl Connection {
             Frame::PushPromise(_) => Err(ErrorCode::PROTOCOL_ERROR),
             Frame::Ping(p) => {
                 if p.ack {
-                    handler.on_ping_ack(p.payload);
+                    if p.payload == super::SHUTDOWN_PING && self.final_goaway_at.is_some() {
+                        // The client has seen our first GOAWAY: the final one may go now.
+                        self.final_goaway();
+                    } else {
+                        handler.on_ping_ack(p.payload);
+                    }
                     Ok(())
                 } else {
                     frame::encode_ping(&mut self.out, true, p.payload);

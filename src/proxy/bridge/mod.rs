@@ -104,8 +104,8 @@ pub(super) struct ClientSide {
     peer: SocketAddr,
     peer_ip: Vec<u8>,
     tls: bool,
-    /// The gateway listener the connection arrived on.
-    listener: usize,
+    /// The gateway listener the connection arrived on (renumbered when a reload changes them).
+    pub(super) listener: usize,
     streams: StreamMap<Link>,
     local: LocalReplies,
     /// Client window to give back once the connection is free: (stream, bytes).

@@ -466,6 +466,53 @@ fn goaway_from_server_refuses_later_streams() {
 }
 
 #[test]
+fn graceful_shutdown_goaway_in_two_steps() {
+    let mut p = Pair::default();
+    let a = p.c.open_stream(REQ, true).unwrap();
+    p.pump();
+    p.sh.take();
+    p.s.go_away_soon(p.now);
+    assert!(p.s.is_going_away() && !p.s.is_closed());
+    // In flight when the first GOAWAY went out: still processed.
+    let b = p.c.open_stream(REQ, true).unwrap();
+    p.pump();
+    assert_eq!(
+        p.ch.take_main(),
+        vec![
+            Ev::GoAway(MAX_WINDOW, ErrorCode::NO_ERROR),
+            Ev::GoAway(b, ErrorCode::NO_ERROR)
+        ]
+    );
+    assert_eq!(p.sh.take_main(), vec![Ev::Headers(b, req_strings(), true)]);
+    // The PING answer sent the final GOAWAY: no timer is left.
+    assert_eq!(p.s.next_timeout(), None);
+    p.s.send_headers(b, OK, true).unwrap();
+    p.s.send_headers(a, OK, true).unwrap();
+    p.pump();
+    assert!(p.s.is_closed() && p.c.is_closed());
+}
+
+#[test]
+fn graceful_shutdown_final_goaway_after_a_second_without_ping_answer() {
+    let p = Pair::default();
+    let (mut s, now, mut h) = (p.s, p.now, Rec::default());
+    assert_eq!(s.next_timeout(), None);
+    s.go_away_soon(now);
+    let first = s.pending_output().to_vec();
+    s.advance_output(first.len());
+    assert_eq!(goaway_code(&first), Some(ErrorCode::NO_ERROR));
+    assert!(frames(&first).iter().any(|(h, _)| h.kind == kind::PING));
+    // The PING is never answered.
+    assert_eq!(s.next_timeout(), Some(now + SHUTDOWN_PING_WAIT));
+    s.on_timeout(now + SHUTDOWN_PING_WAIT / 2, &mut h);
+    assert!(s.pending_output().is_empty());
+    s.on_timeout(now + SHUTDOWN_PING_WAIT, &mut h);
+    assert_eq!(goaway_code(s.pending_output()), Some(ErrorCode::NO_ERROR));
+    assert!(s.is_closed(), "no streams: over after the final GOAWAY");
+    assert_eq!(s.next_timeout(), None);
+}
+
+#[test]
 fn goaway_with_error_closes_at_once() {
     let mut p = Pair::default();
     p.c.open_stream(REQ, false).unwrap();

@@ -1,0 +1,169 @@
+//! Draining connections instead of cutting them.
+//!
+//! - Shutdown ([`start`]): every client hears a graceful GOAWAY in two steps
+//!   ([`Connection::go_away_soon`](crate::h2::conn::Connection::go_away_soon)), so no stream it
+//!   already sent is lost; once no client can open streams any more, every upstream connection
+//!   gets a GOAWAY and closes after its last stream.
+//! - A reload that removes a listener ([`relisten`]): its clients get the final GOAWAY at once (the
+//!   routes of that listener are gone, so a stream opened later could only be refused; above the
+//!   GOAWAY's last id it is safe for the client to retry elsewhere).
+//!
+//! Either way the streams in flight may finish until a deadline; what is still open then is cut.
+
+use std::time::{Duration, Instant};
+
+use super::gateway::{App, Kind, Shared, Token};
+use crate::h2::ErrorCode;
+
+/// How often a shutdown drain looks over every connection (new clients to warn, upstream
+/// connections to retire): not on every loop turn, which would cost a scan per event.
+const SCAN_EVERY: Duration = Duration::from_millis(20);
+
+/// The drains in progress on one worker.
+#[derive(Default)]
+pub(super) struct Drains {
+    /// The whole worker is draining (shutdown) until this deadline.
+    all: Option<Instant>,
+    /// When a shutdown drain next looks over every connection.
+    scan_at: Option<Instant>,
+    /// Clients of removed listeners, with when they are cut.
+    cut_at: Vec<(Instant, Token)>,
+    /// Clients just warned: their timer (the final GOAWAY's) must be armed.
+    pub(super) warned: Vec<Token>,
+}
+
+impl Drains {
+    pub(super) fn is_draining_all(&self) -> bool {
+        self.all.is_some()
+    }
+}
+
+/// Shutdown: warns every client connection; see [`tend`] for the rest.
+pub(super) fn start(shared: &mut Shared, drains: &mut Drains, deadline: Instant) {
+    drains.all = Some(deadline);
+    drains.scan_at = Some(shared.now);
+    warn_clients(shared, &mut drains.warned);
+}
+
+/// A reload changed the listeners: `remap[old]` is the new index of each old listener, `None` if
+/// it was removed. Clients of removed listeners get the final GOAWAY and are cut at `deadline`.
+pub(super) fn relisten(
+    shared: &mut Shared,
+    drains: &mut Drains,
+    remap: &[Option<usize>],
+    deadline: Instant,
+) {
+    for (token, slot) in shared.conns.iter_mut().enumerate() {
+        let Some(c) = slot else { continue };
+        let Kind::Client {
+            app: App::Proxy(side),
+            ..
+        } = &mut c.kind
+        else {
+            continue;
+        };
+        match remap.get(side.listener).copied().flatten() {
+            Some(new) => side.listener = new,
+            None => {
+                if !c.h2.is_going_away() {
+                    c.h2.go_away(ErrorCode::NO_ERROR, b"listener removed");
+                    drains.cut_at.push((deadline, token));
+                    shared.dirty.push(token);
+                }
+            }
+        }
+    }
+}
+
+/// Once per loop turn while something drains: clients that arrived meanwhile are warned too;
+/// upstream connections are retired once every client has had its final GOAWAY; what outlives
+/// its deadline is cut.
+pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
+    let now = shared.now;
+    if let Some(deadline) = drains.all {
+        if deadline <= now {
+            for token in 0..shared.conns.len() {
+                cut(shared, token);
+            }
+            return;
+        }
+        if drains.scan_at.is_some_and(|at| at <= now) {
+            drains.scan_at = Some(now + SCAN_EVERY);
+            warn_clients(shared, &mut drains.warned);
+            if !clients_may_open(shared) {
+                retire_upstreams(shared);
+            }
+        }
+    }
+    if drains.cut_at.iter().any(|&(at, _)| at <= now) {
+        let mut cut_at = std::mem::take(&mut drains.cut_at);
+        cut_at.retain(|&(at, token)| {
+            if at > now {
+                return true;
+            }
+            // A token reused by a newer connection has sent no GOAWAY: it is not ours to cut.
+            if shared
+                .conns
+                .get(token)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.h2.is_going_away())
+            {
+                cut(shared, token);
+            }
+            false
+        });
+        drains.cut_at = cut_at;
+    }
+}
+
+/// Whether some drain still needs [`tend`].
+pub(super) fn is_idle(drains: &Drains) -> bool {
+    drains.all.is_none() && drains.cut_at.is_empty()
+}
+
+/// The first GOAWAY (and its PING) to every client not yet going away.
+fn warn_clients(shared: &mut Shared, warned: &mut Vec<Token>) {
+    let now = shared.now;
+    for (token, slot) in shared.conns.iter_mut().enumerate() {
+        if let Some(c) = slot {
+            if matches!(c.kind, Kind::Client { .. }) && !c.h2.is_going_away() {
+                c.h2.go_away_soon(now);
+                shared.dirty.push(token);
+                warned.push(token);
+            }
+        }
+    }
+}
+
+/// Whether some client is between the two GOAWAYs (it may still open streams).
+fn clients_may_open(shared: &Shared) -> bool {
+    shared
+        .conns
+        .iter()
+        .flatten()
+        .any(|c| matches!(c.kind, Kind::Client { .. }) && c.h2.final_goaway_due())
+}
+
+/// Upstream connections take no new stream and close after their last one. (Checked every turn:
+/// a client accepted late may have had one opened meanwhile.)
+fn retire_upstreams(shared: &mut Shared) {
+    for (token, slot) in shared.conns.iter_mut().enumerate() {
+        if let Some(c) = slot {
+            if let Kind::Upstream(side) = &mut c.kind {
+                if !side.retired {
+                    side.retired = true;
+                    c.h2.go_away(ErrorCode::NO_ERROR, b"shutting down");
+                    shared.dirty.push(token);
+                }
+            }
+        }
+    }
+}
+
+/// Ends a connection now; its streams are settled when it is gone.
+fn cut(shared: &mut Shared, token: Token) {
+    if let Some(Some(c)) = shared.conns.get_mut(token) {
+        c.closing = true;
+        shared.dirty.push(token);
+    }
+}

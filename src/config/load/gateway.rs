@@ -1,8 +1,10 @@
 //! `gateway.networking.k8s.io/v1` Gateway: listeners, certificates, backend client certificate,
 //! frontend client validation.
 
-use super::{GATEWAY_API, Head, ObjRef, check, http2, obj_ref, one_of};
-use crate::config::model::{FrontendValidationMode, Hostname, Http2Settings, Locality, Protocol};
+use super::{GATEWAY_API, Head, ObjRef, check, client_conns, http2, obj_ref, one_of};
+use crate::config::model::{
+    ClientConnections, FrontendValidationMode, Hostname, Http2Settings, Locality, Protocol,
+};
 use crate::config::read::{At, Cx, Fields, Loc};
 use crate::config::syntax;
 
@@ -16,6 +18,7 @@ pub(crate) struct RawGateway {
     pub frontend_per_port: Vec<(u16, RawValidation, Loc)>,
     pub locality: Locality,
     pub http2: Http2Settings,
+    pub clients: ClientConnections,
 }
 
 #[derive(Debug)]
@@ -49,6 +52,7 @@ pub(crate) const LOCALITY_ANNOTATION: &str = "h2edge.io/locality";
 
 pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawGateway> {
     let http2 = http2::settings(cx, &head);
+    let clients = client_conns::settings(cx, &head);
     let spec_at = root.req(cx, "spec")?;
     let mut spec = spec_at.map(cx)?;
     let mut gw = RawGateway {
@@ -58,6 +62,7 @@ pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawGate
         frontend_per_port: Vec::new(),
         locality: locality(&head),
         http2,
+        clients,
         head,
     };
     if let Some(c) = spec.req(cx, "gatewayClassName") {

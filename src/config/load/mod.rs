@@ -3,6 +3,7 @@
 //! other objects, with their positions, for [`super::validate`].
 
 mod backendtls;
+pub(crate) mod client_conns;
 mod destinationrule;
 mod gateway;
 mod grpcroute;

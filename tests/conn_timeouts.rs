@@ -348,25 +348,34 @@ fn unfinished_header_block_gets_goaway_enhance_your_calm() {
         "    h2edge.io/request-headers-timeout: 700ms",
         silent_upstream(),
     );
-    let mut sock = connect(edge.h2c);
-    let mut raw = h2_start();
     // HEADERS without END_HEADERS, and no CONTINUATION ever.
     let block = get_block();
-    frame::encode_headers(&mut raw, 1, &block[..6], None, true, false);
-    sock.write_all(&raw).expect("write");
+    let mut open_block = h2_start();
+    frame::encode_headers(&mut open_block, 1, &block[..6], None, true, false);
+    // A HEADERS frame whose last bytes never come.
+    let mut cut_frame = h2_start();
+    frame::encode_headers(&mut cut_frame, 1, &block, None, true, true);
+    cut_frame.truncate(cut_frame.len() - 3);
+    let mut socks = Vec::new();
+    for raw in [open_block, cut_frame] {
+        let mut sock = connect(edge.h2c);
+        sock.write_all(&raw).expect("write");
+        socks.push(sock);
+    }
     let start = Instant::now();
-    let heard = listen(&mut sock, start, Duration::from_secs(5));
-    heard.assert_closed_between(
-        "open header block",
-        Duration::from_millis(500),
-        Duration::from_secs(5),
-    );
-    assert_eq!(
-        heard.goaway(),
-        Some(ErrorCode::ENHANCE_YOUR_CALM),
-        "{:?}",
-        heard.frames()
-    );
+    for (what, sock) in ["open header block", "cut HEADERS frame"]
+        .iter()
+        .zip(&mut socks)
+    {
+        let heard = listen(sock, start, Duration::from_secs(5));
+        heard.assert_closed_between(what, Duration::from_millis(500), Duration::from_secs(5));
+        assert_eq!(
+            heard.goaway(),
+            Some(ErrorCode::ENHANCE_YOUR_CALM),
+            "{what}: {:?}",
+            heard.frames()
+        );
+    }
     edge.gateway.stop();
 }
 

@@ -82,6 +82,9 @@ pub(super) struct Status<'a> {
     pub handshaking: bool,
     /// Closing, or its HTTP/2 side is over: only output remains.
     pub over: bool,
+    /// Part of a HEADERS or CONTINUATION frame waits for its rest: a header block has begun,
+    /// though HTTP/2 has not seen it yet.
+    pub partial_headers: bool,
 }
 
 /// The times of one client connection.
@@ -92,6 +95,8 @@ pub(super) struct ClientClock {
     ready: Option<Instant>,
     /// Since when it has had no stream (`None`: it has one).
     idle_since: Option<Instant>,
+    /// Since when part of a header frame has waited for its rest.
+    partial_since: Option<Instant>,
     /// Its earliest entry on the timer heap, if one is pending.
     armed: Option<Instant>,
     /// Once over: when it is dropped unless its output moves.
@@ -109,6 +114,7 @@ impl ClientClock {
             accepted: now,
             ready: (!tls).then_some(now),
             idle_since: None,
+            partial_since: None,
             armed: None,
             linger_until: None,
             counted: true,
@@ -128,6 +134,11 @@ impl ClientClock {
     ) -> Option<Instant> {
         if self.ready.is_none() && !s.handshaking {
             self.ready = Some(now);
+        }
+        if !s.partial_headers {
+            self.partial_since = None;
+        } else if self.partial_since.is_none() {
+            self.partial_since = Some(now);
         }
         if s.over {
             if self.linger_until.is_none() {
@@ -194,7 +205,11 @@ impl ClientClock {
         }
         // ENHANCE_YOUR_CALM: no rule of RFC 9113 is broken, but a block left open holds the whole
         // connection (nothing may come between its frames, §6.2) and its buffer: slowloris.
-        let headers = s.h2.header_block_since().and_then(|t| {
+        let begun = match (s.h2.header_block_since(), self.partial_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let headers = begun.and_then(|t| {
             let t = t.checked_add(limits.request_headers_timeout)?;
             Some((
                 t,

@@ -491,13 +491,13 @@ impl Gateway {
             let Conn {
                 h2,
                 tls,
+                rx,
                 closing,
                 kind,
-                ..
             } = &mut c;
             if let Kind::Client { clock, .. } = kind {
                 let limits = self.shared.config.client_limits_for(clock.listener);
-                match clock.expired(&status(h2, tls, *closing), now, limits) {
+                match clock.expired(&status(h2, tls, rx, *closing), now, limits) {
                     Some(Expiry::Drop) => {
                         self.shared.retire(token, c);
                         continue;
@@ -532,15 +532,15 @@ impl Gateway {
         let Conn {
             h2,
             tls,
+            rx,
             closing,
             kind: Kind::Client { clock, .. },
-            ..
         } = c
         else {
             return;
         };
         let limits = shared.config.client_limits_for(clock.listener);
-        let status = status(h2, tls, *closing);
+        let status = status(h2, tls, rx, *closing);
         if let Some(at) = clock.update(&status, shared.now, limits, &mut shared.clients, token) {
             self.timers.push(Reverse((at, token)));
         }
@@ -838,11 +838,16 @@ fn output_taken(c: &mut Conn, token: Token, backlog: &mut Vec<Token>, now: Insta
 }
 
 /// What a client connection's limits look at.
-fn status<'a>(h2: &'a Connection, tls: &Tls, closing: bool) -> Status<'a> {
+fn status<'a>(h2: &'a Connection, tls: &Tls, rx: &[u8], closing: bool) -> Status<'a> {
+    use crate::h2::frame::{Head, kind};
     Status {
         h2,
         handshaking: matches!(tls, Tls::Server(s) if s.is_handshaking()),
         over: closing || h2.is_closed(),
+        partial_headers: !rx.is_empty()
+            && frame_missing(rx) > 0
+            && Head::parse(rx)
+                .is_some_and(|h| h.kind == kind::HEADERS || h.kind == kind::CONTINUATION),
     }
 }
 

@@ -27,7 +27,7 @@ pub struct ClientLimits {
     pub tls_handshake_timeout: Duration,
     /// From the end of the handshake (h2c: accept) to the client preface and its SETTINGS.
     pub preface_timeout: Duration,
-    /// From a HEADERS frame without END_HEADERS to the end of its block.
+    /// From the first bytes of a header block to its end.
     pub request_headers_timeout: Duration,
     /// Without a stream for this long: GOAWAY NO_ERROR and close (`ZERO`: never).
     pub idle_timeout: Duration,

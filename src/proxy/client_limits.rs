@@ -142,7 +142,7 @@ impl ClientClock {
         }
         if s.over {
             if self.linger_until.is_none() {
-                self.linger_until = Some(now + LINGER);
+                self.linger_until = Some(now.checked_add(LINGER).unwrap_or(now));
             }
             if self.counted {
                 self.counted = false;
@@ -184,7 +184,7 @@ impl ClientClock {
     /// The peer took output: a connection that is over gets more time to take the rest.
     pub(super) fn output_moved(&mut self, now: Instant) {
         if let Some(t) = &mut self.linger_until {
-            *t = now + LINGER;
+            *t = now.checked_add(LINGER).unwrap_or(now);
         }
     }
 

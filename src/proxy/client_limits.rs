@@ -95,6 +95,8 @@ pub(super) struct ClientClock {
     ready: Option<Instant>,
     /// Since when it has had no stream (`None`: it has one).
     idle_since: Option<Instant>,
+    /// The peer's last stream id at the previous look: a new one means a stream was used.
+    last_stream: u32,
     /// Since when part of a header frame has waited for its rest.
     partial_since: Option<Instant>,
     /// Its earliest entry on the timer heap, if one is pending.
@@ -114,6 +116,7 @@ impl ClientClock {
             accepted: now,
             ready: (!tls).then_some(now),
             idle_since: None,
+            last_stream: 0,
             partial_since: None,
             armed: None,
             linger_until: None,
@@ -149,7 +152,9 @@ impl ClientClock {
                 clients.release(self.listener);
             }
         } else if s.h2.active_streams() == 0 {
-            if self.idle_since.is_none() {
+            // A stream that opened and ended since the last look (a local answer) is use too.
+            let used = s.h2.last_peer_stream() != self.last_stream;
+            if self.idle_since.is_none() || used {
                 self.idle_since = Some(now);
                 if !self.queued {
                     self.queued = true;
@@ -159,6 +164,7 @@ impl ClientClock {
         } else {
             self.idle_since = None;
         }
+        self.last_stream = s.h2.last_peer_stream();
         let (due, _) = self.due(s, limits)?;
         if self.armed.is_some_and(|at| at <= due) {
             return None;
@@ -330,5 +336,108 @@ fn clock_of(
             ..
         }) if clock.listener == listener && clock.accepted <= at => Some(clock),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::h2::ErrorCode;
+    use crate::h2::conn::{self, PREFACE};
+    use crate::h2::frame::{self, Frame};
+    use crate::proxy::gateway::{Gateway, GatewayConfig, IoRequest, Listener, Service, Token};
+
+    const S: Duration = Duration::from_secs(1);
+
+    /// A gateway answering every request itself, and one client past its preface at `t0`.
+    fn started(t0: Instant) -> (Gateway, Token) {
+        let config = GatewayConfig {
+            listeners: vec![Listener::H2c],
+            service: Service::Local,
+            server_h2: conn::Config::default(),
+            client_h2: conn::Config::default(),
+        };
+        let mut g = Gateway::new(Arc::new(config), t0, 1);
+        let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
+        let token = g.accept(0, peer).expect("accepted");
+        let mut raw = PREFACE.to_vec();
+        frame::encode_settings(&mut raw, &[]);
+        frame::encode_settings_ack(&mut raw);
+        g.received(token, &mut raw);
+        drain(&mut g, token);
+        (g, token)
+    }
+
+    /// Everything the client would read now.
+    fn drain(g: &mut Gateway, token: Token) -> Vec<u8> {
+        let out = g.output(token).to_vec();
+        g.advance(token, out.len());
+        out
+    }
+
+    fn goaway(out: &[u8]) -> Option<ErrorCode> {
+        let mut buf = out;
+        while let Ok(Some((f, n))) = frame::decode(buf, 1 << 24) {
+            if let Frame::GoAway(g) = f {
+                return Some(g.code);
+            }
+            buf = &buf[n..];
+        }
+        None
+    }
+
+    /// Advances the clock and runs what is due, as a worker turn does.
+    fn at(g: &mut Gateway, now: Instant) {
+        g.set_now(now);
+        g.on_timeout();
+        let mut dirty = Vec::new();
+        g.take_dirty(&mut dirty);
+    }
+
+    #[test]
+    fn idle_counts_from_the_last_stream_even_one_answered_at_once() {
+        let t0 = Instant::now();
+        let (mut g, token) = started(t0);
+        at(&mut g, t0 + 200 * S);
+        let mut block = Vec::new();
+        for (n, v) in [
+            (&b":method"[..], &b"GET"[..]),
+            (b":scheme", b"http"),
+            (b":authority", b"a"),
+            (b":path", b"/"),
+        ] {
+            block.extend_from_slice(&[0, n.len() as u8]);
+            block.extend_from_slice(n);
+            block.push(v.len() as u8);
+            block.extend_from_slice(v);
+        }
+        let mut raw = Vec::new();
+        frame::encode_headers(&mut raw, 1, &block, None, true, true);
+        g.received(token, &mut raw);
+        assert!(!drain(&mut g, token).is_empty(), "answered");
+        at(&mut g, t0 + 400 * S);
+        assert_eq!(goaway(&drain(&mut g, token)), None, "idle only since 200 s");
+        at(&mut g, t0 + 501 * S);
+        assert_eq!(goaway(&drain(&mut g, token)), Some(ErrorCode::NO_ERROR));
+        assert!(g.finish_if_done(token), "closed once its GOAWAY is written");
+    }
+
+    #[test]
+    fn an_over_connection_whose_peer_reads_nothing_is_dropped() {
+        let t0 = Instant::now();
+        let (mut g, token) = started(t0);
+        at(&mut g, t0 + 301 * S);
+        assert!(!g.output(token).is_empty(), "GOAWAY queued, never taken");
+        let mut io = Vec::new();
+        at(&mut g, t0 + 309 * S);
+        g.take_io(&mut io);
+        assert!(io.is_empty(), "{io:?}");
+        at(&mut g, t0 + 312 * S);
+        g.take_io(&mut io);
+        assert_eq!(io, [IoRequest::Close(token)]);
+        assert_eq!(g.connections(), 0);
     }
 }

@@ -675,6 +675,13 @@ impl Connection {
         self.goaway_received
     }
 
+    /// The highest stream id the peer has opened (0: none yet). It moves with every stream the
+    /// peer opens, so a caller comparing it sees use even of a stream that opened and ended
+    /// between two looks.
+    pub fn last_peer_stream(&self) -> u32 {
+        self.highest_peer_id
+    }
+
     /// When the header block still waiting for its CONTINUATION frames began (the `now` of the
     /// `recv` that brought its HEADERS); `None` when no block is open.
     pub fn header_block_since(&self) -> Option<Instant> {

@@ -15,7 +15,8 @@
 //! - A decoded header list over `max_header_list_size` or `max_header_fields`: the server role answers
 //!   `431` with END_STREAM (plus RST_STREAM(NO_ERROR) if the request was still open, §8.1); the client
 //!   role resets the stream with PROTOCOL_ERROR and reports `on_reset(.., false)`. The block is decoded
-//!   in full either way, to keep the HPACK context in step.
+//!   in full either way, to keep the HPACK context in step. More than
+//!   `max_rejected_headers_per_window` such requests per `reset_window`: GOAWAY ENHANCE_YOUR_CALM.
 //! - An encoded block over `max_header_list_size` + [`HEADER_BLOCK_SLACK`], or more than
 //!   `max_continuation_frames` CONTINUATION frames: GOAWAY ENHANCE_YOUR_CALM (the block is not kept).
 //! - Too many resets, pending control frames or consecutive empty frames: GOAWAY ENHANCE_YOUR_CALM.

@@ -208,6 +208,54 @@ fn header_list_size_counts_decoded_bytes_hpack_bomb() {
     assert_eq!(s.h.headers, 1);
 }
 
+/// A request whose 4,000-byte field, kept in the dynamic table by the first (`insert`), is
+/// referenced 40 times: about 160 KB decoded from a block of a few bytes once the entry exists.
+fn hpack_bomb(insert: bool) -> Vec<u8> {
+    let mut block = request_block();
+    if insert {
+        block.push(0x40); // literal with incremental indexing, new name
+        int7(&mut block, 5);
+        block.extend_from_slice(b"x-big");
+        int7(&mut block, 4000);
+        block.extend(std::iter::repeat_n(b'a', 4000));
+    }
+    block.extend(std::iter::repeat_n(0x80 | 62, 40));
+    block
+}
+
+/// Whole requests (END_STREAM, so no reset is counted) that each get a 431.
+fn send_bombs(s: &mut Server, ids: std::ops::Range<u32>) {
+    for i in ids {
+        let mut raw = Vec::new();
+        frame::encode_headers(&mut raw, 2 * i + 1, &hpack_bomb(i == 0), None, true, true);
+        s.feed(&raw);
+    }
+}
+
+#[test]
+fn repeated_431s_hpack_bombs() {
+    let mut s = Server::new(&Config::default());
+    let max = Config::default().limits.max_rejected_headers_per_window;
+    send_bombs(&mut s, 0..max);
+    assert!(!s.conn.is_closed(), "{max} are tolerated");
+    assert_eq!(s.statuses().len(), max as usize);
+    send_bombs(&mut s, max..max + 1);
+    s.assert_calm();
+    assert_eq!(s.h.headers, 0);
+}
+
+#[test]
+fn rejected_headers_spread_over_windows_are_fine() {
+    let mut s = Server::new(&Config::default());
+    let l = Config::default().limits;
+    let max = l.max_rejected_headers_per_window;
+    send_bombs(&mut s, 0..max);
+    s.now += l.reset_window;
+    send_bombs(&mut s, max..2 * max);
+    assert!(!s.conn.is_closed());
+    assert_eq!(s.statuses().len(), 2 * max as usize);
+}
+
 #[test]
 fn header_field_count_many_cookies() {
     let mut s = Server::new(&Config::default());

@@ -863,6 +863,57 @@ fn http2_annotations() {
     );
 }
 
+#[test]
+fn client_connection_annotations() {
+    use h2edge::config::model::ClientConnections;
+    use std::time::Duration;
+    assert_eq!(
+        ok_with(ROUTE).gateways[0].clients,
+        ClientConnections::default()
+    );
+    let gw = |annotations: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: g2\n  annotations:\n{annotations}spec:\n  gatewayClassName: x\n  listeners: [{{name: a, port: 8080, protocol: HTTP}}]\n---\n"
+        )
+    };
+    let c = ok_with(&gw(
+        "    h2edge.io/tls-handshake-timeout: 100ms\n    h2edge.io/preface-timeout: 5m\n    h2edge.io/request-headers-timeout: 2s\n    h2edge.io/idle-timeout: 0s\n    h2edge.io/max-connections-per-worker: \"50000\"\n",
+    ));
+    assert_eq!(c.gateways[0].clients, ClientConnections::default());
+    assert_eq!(
+        c.gateways[1].clients,
+        ClientConnections {
+            tls_handshake_timeout: Some(Duration::from_millis(100)),
+            preface_timeout: Some(Duration::from_secs(300)),
+            request_headers_timeout: Some(Duration::from_secs(2)),
+            idle_timeout: Some(Duration::ZERO),
+            max_connections_per_worker: Some(50_000),
+        }
+    );
+    assert_eq!(
+        errors_with(&gw(
+            "    h2edge.io/tls-handshake-timeout: 0s\n    h2edge.io/preface-timeout: 10\n    h2edge.io/request-headers-timeout: 6m\n    h2edge.io/idle-timeout: 50ms\n    h2edge.io/max-connections-per-worker: \"0\"\n"
+        )),
+        [
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/tls-handshake-timeout: \"0s\" is out of range 100ms..=300s",
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/request-headers-timeout: \"6m\" is out of range 100ms..=300s",
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/idle-timeout: \"50ms\" is out of range 100ms..=86400s (or 0s: no limit)",
+            "t.yaml:+1: Gateway/g2: metadata.annotations.h2edge.io/max-connections-per-worker: \"0\" is not a whole number in 1..=1000000",
+            // Annotations are strings, as in Kubernetes.
+            "t.yaml:+7: Gateway/g2: metadata.annotations.h2edge.io/preface-timeout: expected a string, found an integer (quote it to make it a string)",
+        ]
+    );
+    // Gateways that share a port share its connections: their limits must agree.
+    let shared = gw("    h2edge.io/idle-timeout: 1m\n")
+        .replace("port: 8080", "port: 80, hostname: a.example.com");
+    assert_eq!(
+        errors_with(&shared),
+        [
+            "t.yaml:+9: Gateway/g2: spec.listeners[0].port: port 80 is shared with listener \"http\" of Gateway/edge, whose client connection annotations (h2edge.io/tls-handshake-timeout, h2edge.io/preface-timeout, h2edge.io/request-headers-timeout, h2edge.io/idle-timeout, h2edge.io/max-connections-per-worker) differ; connections on one port get one setting, so give both Gateways the same values"
+        ]
+    );
+}
+
 /// One process runs in one place: Gateways that name their locality must name the same one; a
 /// Gateway without the annotation goes along with the others.
 #[test]

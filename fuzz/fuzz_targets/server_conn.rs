@@ -89,6 +89,7 @@ fn tiny_config() -> Config {
             max_continuation_frames: 2,
             max_resets_per_window: 5,
             reset_window: Duration::from_secs(1),
+            max_rejected_headers_per_window: 2,
             max_pending_control_frames: 4,
             max_empty_frames: 3,
             max_frames_per_recv: 4,

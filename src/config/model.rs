@@ -118,6 +118,8 @@ pub struct Gateway {
     pub locality: Locality,
     /// HTTP/2 windows and output limit of the connections clients open to its listeners.
     pub http2: Http2Settings,
+    /// Timeouts and the per-worker bound of those connections.
+    pub clients: ClientConnections,
     /// The annotations `h2edge.io/worker-buffer-budget` and `h2edge.io/stream-stall-timeout`.
     pub buffers: BufferSettings,
 }
@@ -576,6 +578,20 @@ pub struct Http2Settings {
     pub connection_window: Option<u32>,
     /// DATA a connection queues for its peer beyond what the socket has taken.
     pub max_buffered_output: Option<usize>,
+}
+
+/// What the annotations `h2edge.io/tls-handshake-timeout`, `h2edge.io/preface-timeout`,
+/// `h2edge.io/request-headers-timeout`, `h2edge.io/idle-timeout` and
+/// `h2edge.io/max-connections-per-worker` set for a Gateway's client connections; `None`: the
+/// built-in default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientConnections {
+    pub tls_handshake_timeout: Option<Duration>,
+    pub preface_timeout: Option<Duration>,
+    pub request_headers_timeout: Option<Duration>,
+    /// `Some(ZERO)`: no idle timeout.
+    pub idle_timeout: Option<Duration>,
+    pub max_connections_per_worker: Option<usize>,
 }
 
 /// Istio locality: `region/zone/subzone`.

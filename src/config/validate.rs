@@ -10,7 +10,7 @@ use super::load::{
     RawBackendTlsPolicy, RawConfigMap, RawDestinationRule, RawEndpointSlice, RawGateway, RawPolicy,
     RawRule, RawSecret, RawService, RawTls,
 };
-use super::load::{Head, RawGrpcRoute, RawHttpRoute, http2};
+use super::load::{Head, RawGrpcRoute, RawHttpRoute, client_conns, http2};
 use super::model::{
     CertKeyPair, ClientCert, ClientTls, ClientValidation, Cluster, ClusterId, Config, Endpoint,
     Endpoints, FrontendValidation, Gateway, GrpcRoute, GrpcRouteRule, Hostname, Http2Settings,
@@ -386,6 +386,7 @@ impl<'a> Resolver<'a> {
                 locality: g.locality.clone(),
                 http2: g.http2,
                 buffers: g.buffers,
+                clients: g.clients,
             });
         }
         out
@@ -453,6 +454,24 @@ impl<'a> Resolver<'a> {
                                 http2::STREAM_WINDOW,
                                 http2::CONNECTION_WINDOW,
                                 http2::MAX_BUFFERED_OUTPUT,
+                            ),
+                        );
+                    }
+                    if og.clients != g.clients {
+                        self.sink.error(
+                            &g.head.origin,
+                            l.loc.line,
+                            &format!("{}.port", l.loc.path),
+                            format!(
+                                "port {} is shared with listener {:?} of {}, whose client connection annotations ({}, {}, {}, {}, {}) differ; connections on one port get one setting, so give both Gateways the same values",
+                                l.port,
+                                oname,
+                                og.head.origin.object,
+                                client_conns::TLS_HANDSHAKE_TIMEOUT,
+                                client_conns::PREFACE_TIMEOUT,
+                                client_conns::REQUEST_HEADERS_TIMEOUT,
+                                client_conns::IDLE_TIMEOUT,
+                                client_conns::MAX_CONNECTIONS,
                             ),
                         );
                     }

@@ -16,6 +16,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::bridge::{self, ClientSide, UpstreamSide};
+use super::client_limits::{ClientClock, ClientLimits, Clients, Expiry, Status};
 use super::drain::{self, Drains};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
@@ -121,6 +122,15 @@ impl GatewayConfig {
         }
         .unwrap_or(&self.server_h2)
     }
+
+    /// The bounds on client connections to listener `listener`.
+    fn client_limits_for(&self, listener: usize) -> &ClientLimits {
+        match &self.service {
+            Service::Proxy(up) => up.clients.get(listener),
+            _ => None,
+        }
+        .unwrap_or(&ClientLimits::DEFAULT)
+    }
 }
 
 /// What the gateway needs the runtime to do.
@@ -133,11 +143,12 @@ pub enum IoRequest {
     Close(Token),
 }
 
-/// TLS on a connection, either side.
+/// TLS on a connection, either side. Boxed, like the HTTP/2 state: a slot of the connection table
+/// stays as large as its largest connection was, for as long as the worker runs.
 pub(super) enum Tls {
     None,
-    Server(ServerSession),
-    Client(ClientSession),
+    Server(Box<ServerSession>),
+    Client(Box<ClientSession>),
 }
 
 impl Tls {
@@ -157,11 +168,13 @@ impl Tls {
 /// Who is at the other end of a connection, and the application state that goes with it.
 pub(super) enum Kind {
     Client {
-        /// Plaintext bytes of the client preface seen so far (to recognise HTTP/1.1 clients).
+        /// Plaintext bytes of the client preface seen so far (to recognise HTTP/1.1 clients);
+        /// `PREFACE.len()` once it arrived or turned out wrong.
         seen: usize,
         /// Cleartext client that spoke HTTP/1.1: bytes of [`HTTP1_REPLY`] written so far.
         http1_written: Option<usize>,
         app: App,
+        clock: ClientClock,
     },
     Upstream(UpstreamSide),
 }
@@ -177,7 +190,7 @@ pub(super) enum App {
 }
 
 pub(super) struct Conn {
-    pub(super) h2: Connection,
+    pub(super) h2: Box<Connection>,
     tls: Tls,
     /// Received plaintext not yet consumed by `h2`.
     rx: Vec<u8>,
@@ -190,7 +203,7 @@ impl Conn {
     /// A new upstream connection to pool endpoint `ep`.
     pub(super) fn upstream(h2: Connection, tls: Tls, ep: usize, now: Instant) -> Conn {
         Conn {
-            h2,
+            h2: Box::new(h2),
             tls,
             rx: Vec::new(),
             closing: false,
@@ -228,6 +241,8 @@ pub(super) struct Shared {
     pub(super) meter: Meter,
     /// When the streams are next looked at for stalls.
     pub(super) next_stall_check: Option<Instant>,
+    /// Client connections per listener, for their bound (see `client_limits.rs`).
+    clients: Clients,
 }
 
 pub struct Gateway {
@@ -261,6 +276,7 @@ impl Gateway {
                 spare_bodies: Vec::new(),
                 meter: Meter::default(),
                 next_stall_check: None,
+                clients: Clients::default(),
             },
             timers: BinaryHeap::new(),
             backlog: Vec::new(),
@@ -273,30 +289,38 @@ impl Gateway {
     }
 
     /// A client connected to listener `listener`; returns the token to register its socket under,
-    /// or `None` to drop it.
+    /// or `None` to drop it. At the listener's bound the connection idle the longest makes room
+    /// (GOAWAY NO_ERROR); when none is idle, the new one is dropped.
     pub fn accept(&mut self, listener: usize, peer: SocketAddr) -> Option<Token> {
         let config = self.shared.config.clone();
+        let limits = config.client_limits_for(listener);
+        let shared = &mut self.shared;
+        shared.clients.prune(listener, &mut shared.conns);
+        if shared.clients.full(listener, limits.max_connections) {
+            let oldest = shared.clients.oldest_idle(listener, &mut shared.conns)?;
+            let c = shared.conns.get_mut(oldest)?.as_mut()?;
+            c.h2.go_away(crate::h2::ErrorCode::NO_ERROR, b"connection limit");
+            shared.dirty.push(oldest);
+            self.tend_client(oldest);
+        }
         let tls = match config.listeners.get(listener)? {
-            Listener::Tls(c) => Tls::Server(ServerSession::server(c.clone()).ok()?),
+            Listener::Tls(c) => Tls::Server(Box::new(ServerSession::server(c.clone()).ok()?)),
             Listener::H2c => Tls::None,
         };
+        let tls_on = matches!(tls, Tls::Server(_));
         let app = match &config.service {
             Service::Local => App::Local(LocalReplies::new(Reason::Demo)),
             Service::Echo { names, counters } => App::Echo(Echo::new(
                 names.get(listener).map_or("backend", String::as_str),
                 counters.get(listener).cloned(),
             )),
-            Service::Proxy(_) => App::Proxy(ClientSide::new(
-                peer,
-                matches!(tls, Tls::Server(_)),
-                listener,
-            )),
+            Service::Proxy(_) => App::Proxy(ClientSide::new(peer, tls_on, listener)),
         };
-        let h2 = Connection::new(
+        let h2 = Box::new(Connection::new(
             Role::Server,
             config.server_h2_for(listener),
             self.shared.now,
-        );
+        ));
         let token = self.shared.insert(Conn {
             h2,
             tls,
@@ -306,8 +330,10 @@ impl Gateway {
                 seen: 0,
                 http1_written: None,
                 app,
+                clock: ClientClock::new(listener, self.shared.now, tls_on),
             },
         });
+        self.shared.clients.opened(listener);
         self.arm_timer(token);
         self.shared.dirty.push(token);
         Some(token)
@@ -340,6 +366,7 @@ impl Gateway {
             side.last_rx = shared.now;
         }
         let mut not_h2 = false;
+        let cleartext = matches!(tls, Tls::None);
         let result = tls.receive(data, &mut |plain| {
             if let Kind::Client {
                 seen,
@@ -349,12 +376,17 @@ impl Gateway {
             {
                 if *seen < PREFACE.len() {
                     let n = plain.len().min(PREFACE.len() - *seen);
-                    if plain[..n] != PREFACE[*seen..*seen + n] {
+                    if plain[..n] == PREFACE[*seen..*seen + n] {
+                        *seen += n;
+                    } else if cleartext && looks_like_http1(&PREFACE[..*seen], plain) {
                         *http1_written = Some(0);
                         not_h2 = true;
                         return;
+                    } else {
+                        // Not HTTP/1.x either: HTTP/2 answers it (GOAWAY PROTOCOL_ERROR), and
+                        // what it says may now go out.
+                        *seen = PREFACE.len();
                     }
-                    *seen += n;
                 }
             }
             if not_h2 {
@@ -494,6 +526,27 @@ impl Gateway {
                 after_recv(h2, kind, &mut self.shared);
                 self.shared.dirty.push(token);
             }
+            let Conn {
+                h2,
+                tls,
+                rx,
+                closing,
+                kind,
+            } = &mut c;
+            if let Kind::Client { clock, .. } = kind {
+                let limits = self.shared.config.client_limits_for(clock.listener);
+                match clock.expired(&status(h2, tls, rx, *closing), now, limits) {
+                    Some(Expiry::Drop) => {
+                        self.shared.retire(token, c);
+                        continue;
+                    }
+                    Some(Expiry::GoAway(code, why)) => {
+                        h2.go_away(code, why);
+                        self.shared.dirty.push(token);
+                    }
+                    None => {}
+                }
+            }
             self.shared.put(token, c);
             self.arm_timer(token);
         }
@@ -505,6 +558,30 @@ impl Gateway {
                 self.timers.push(Reverse((at, token)));
             }
         }
+        self.tend_client(token);
+    }
+
+    /// Brings a client connection's limits up to date with its state (see `client_limits.rs`).
+    fn tend_client(&mut self, token: Token) {
+        let shared = &mut self.shared;
+        let Some(Some(c)) = shared.conns.get_mut(token) else {
+            return;
+        };
+        let Conn {
+            h2,
+            tls,
+            rx,
+            closing,
+            kind: Kind::Client { clock, .. },
+        } = c
+        else {
+            return;
+        };
+        let limits = shared.config.client_limits_for(clock.listener);
+        let status = status(h2, tls, rx, *closing);
+        if let Some(at) = clock.update(&status, shared.now, limits, &mut shared.clients, token) {
+            self.timers.push(Reverse((at, token)));
+        }
     }
 
     /// Connections with output (or a close) due, since the last call.
@@ -512,6 +589,10 @@ impl Gateway {
         into.append(&mut self.shared.dirty);
         into.sort_unstable();
         into.dedup();
+        // Every change of a connection's streams leaves it dirty: its limits follow here.
+        for &token in into.iter() {
+            self.tend_client(token);
+        }
     }
 
     /// Connects and closes the runtime must carry out. A closed token is reused only after this hands
@@ -590,7 +671,7 @@ impl Gateway {
             Tls::Server(s) => s.advance_outgoing(n),
             Tls::Client(s) => s.advance_outgoing(n),
         }
-        output_taken(c, token, &mut self.backlog);
+        output_taken(c, token, &mut self.backlog, self.shared.now);
     }
 
     /// Hands the output [`Gateway::output`] returned over whole, without copying: `spare` takes the
@@ -612,7 +693,7 @@ impl Gateway {
             Tls::Server(s) => s.swap_outgoing(spare),
             Tls::Client(s) => s.swap_outgoing(spare),
         };
-        output_taken(c, token, &mut self.backlog);
+        output_taken(c, token, &mut self.backlog, self.shared.now);
         Some(range)
     }
 
@@ -622,6 +703,9 @@ impl Gateway {
         let Some(Some(c)) = self.shared.conns.get(token) else {
             return false;
         };
+        // HTTP/2 output that can never go out does not hold a connection that is over: a cleartext
+        // client hears nothing before its preface (see `output`), TLS carries none before the end
+        // of its handshake nor once closing.
         let idle = match (&c.tls, &c.kind) {
             (
                 _,
@@ -630,8 +714,12 @@ impl Gateway {
                     ..
                 },
             ) => *w >= HTTP1_REPLY.len(),
+            (Tls::None, Kind::Client { seen, .. }) if *seen < PREFACE.len() => true,
             (Tls::None, _) => c.h2.pending_output().is_empty(),
-            (Tls::Server(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
+            (Tls::Server(s), _) => {
+                s.outgoing().is_empty()
+                    && (c.h2.pending_output().is_empty() || c.closing || s.is_handshaking())
+            }
             (Tls::Client(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
         };
         let retired_idle =
@@ -781,6 +869,9 @@ impl Shared {
 
     /// A connection that is gone: settle every stream that crossed it, and leave the pool.
     pub(super) fn retire(&mut self, token: Token, conn: Conn) {
+        if let Kind::Client { clock, .. } = &conn.kind {
+            self.clients.gone(clock);
+        }
         match conn.kind {
             Kind::Client {
                 app: App::Proxy(side),
@@ -798,7 +889,10 @@ impl Shared {
 }
 
 /// Output of connection `token` was taken: wakes streams the output limit held back.
-fn output_taken(c: &mut Conn, token: Token, backlog: &mut Vec<Token>) {
+fn output_taken(c: &mut Conn, token: Token, backlog: &mut Vec<Token>, now: Instant) {
+    if let Kind::Client { clock, .. } = &mut c.kind {
+        clock.output_moved(now);
+    }
     if c.h2.take_output_room() {
         // Streams held back by the output limit: offer their data again on the next turn.
         match &mut c.kind {
@@ -811,6 +905,42 @@ fn output_taken(c: &mut Conn, token: Token, backlog: &mut Vec<Token>) {
         }
         backlog.push(token);
     }
+}
+
+/// What a client connection's limits look at.
+fn status<'a>(h2: &'a Connection, tls: &Tls, rx: &[u8], closing: bool) -> Status<'a> {
+    use crate::h2::frame::{Head, kind};
+    Status {
+        h2,
+        handshaking: matches!(tls, Tls::Server(s) if s.is_handshaking()),
+        over: closing || h2.is_closed(),
+        partial_headers: !rx.is_empty()
+            && frame_missing(rx) > 0
+            && Head::parse(rx)
+                .is_some_and(|h| h.kind == kind::HEADERS || h.kind == kind::CONTINUATION),
+    }
+}
+
+/// Whether the first bytes of a cleartext connection, `matched` (a part of the HTTP/2 preface)
+/// then `rest`, may be an HTTP/1.x request line: a method then a space. A known method, not just
+/// any token, so that garbage such as h2spec's `INVALID CONNECTION PREFACE` gets an HTTP/2 answer.
+/// Bytes that end before the space count when they begin a method.
+fn looks_like_http1(matched: &[u8], rest: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ",
+        b"HEAD ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"CONNECT ",
+        b"OPTIONS ",
+        b"TRACE ",
+        b"PATCH ",
+    ];
+    METHODS.iter().any(|m| {
+        let start = matched.iter().chain(rest);
+        m.iter().zip(start).all(|(a, b)| a == b)
+    })
 }
 
 /// How many more bytes the frame at the front of `buf` needs to be whole (its header first; 0: it

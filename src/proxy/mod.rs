@@ -3,6 +3,7 @@
 //! - [`gateway`]: one worker's connection table (clients and upstreams), TLS on each, and the
 //!   bytes-in / bytes-out interface the runtime drives.
 //! - `bridge`: the per-stream bridge between a client stream and an upstream stream.
+//! - [`client_limits`]: timeouts and the per-worker bound of client connections.
 //! - [`local`]: answers the gateway gives itself (no upstream, upstream failure, no route), as
 //!   proper HTTP/2 or gRPC responses, never a hung stream.
 //! - [`echo`]: the demo's echo backends.
@@ -14,6 +15,7 @@
 //! - `stream_map`: the bridge's maps by stream id, with a cheap keyed hash.
 
 mod bridge;
+pub mod client_limits;
 mod drain;
 pub mod echo;
 pub mod gateway;

@@ -252,7 +252,7 @@ impl Shared {
     fn open_upstream(&mut self, ep: usize, c: usize, endpoint: &Endpoint, deadline: Instant) {
         let tls = match &endpoint.tls {
             Some((config, name)) => match ClientSession::client(config.clone(), name.clone()) {
-                Ok(s) => Tls::Client(s),
+                Ok(s) => Tls::Client(Box::new(s)),
                 Err(_) => return self.endpoint_failed(ep),
             },
             None => Tls::None,

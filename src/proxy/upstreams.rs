@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::client_limits::ClientLimits;
 use super::gateway::Endpoint;
 use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
 use crate::h2::conn;
@@ -53,6 +54,9 @@ pub struct Upstreams {
     /// client connections (Gateway annotations); a listener without one uses
     /// `GatewayConfig::server_h2`.
     pub server_h2: Vec<conn::Config>,
+    /// Per gateway listener (same order): the bounds on its client connections; a listener
+    /// without one has `ClientLimits::DEFAULT`.
+    pub clients: Vec<ClientLimits>,
 }
 
 /// One cluster: its balancer tables and, in the same order, how to reach each endpoint.
@@ -177,6 +181,7 @@ impl Upstreams {
             listener_ports: Vec::new(),
             http_timeouts: Vec::new(),
             server_h2: Vec::new(),
+            clients: Vec::new(),
         })
     }
 

@@ -25,6 +25,7 @@ use crate::config::model::{
     Gateway, Http2Settings, Locality, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
 };
 use crate::h2::conn;
+use crate::proxy::client_limits::ClientLimits;
 use crate::proxy::gateway::{BufferLimits, Endpoint, GatewayConfig, Listener, Service};
 use crate::proxy::upstreams::{
     ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, TcpKeepalive, UpstreamCluster,
@@ -83,7 +84,7 @@ pub fn plan_with(
         }
     }
     let (mut listeners, mut listen, mut listener_ports) = (Vec::new(), Vec::new(), Vec::new());
-    let mut server_h2 = Vec::new();
+    let (mut server_h2, mut clients) = (Vec::new(), Vec::new());
     for (port, on_port) in &ports {
         let names: Vec<String> = on_port
             .iter()
@@ -134,6 +135,11 @@ pub fn plan_with(
         listen.push(SocketAddr::new(bind, *port));
         listener_ports.push(Some(*port));
         server_h2.push(h2_config(conn::Config::default(), &http2));
+        let annotations = on_port
+            .first()
+            .map(|(gw, _)| gw.clients)
+            .unwrap_or_default();
+        clients.push(ClientLimits::from_annotations(&annotations));
     }
     if listeners.is_empty() {
         return Err("no Gateway listener to run".into());
@@ -208,6 +214,7 @@ pub fn plan_with(
                 })
                 .collect(),
             server_h2,
+            clients,
         })),
         // Every listener and cluster carries its own settings (above).
         server_h2: conn::Config::default(),

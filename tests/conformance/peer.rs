@@ -262,6 +262,8 @@ pub struct Peer {
     out: Vec<u8>,
     rbuf: Vec<u8>,
     closed: bool,
+    /// The transport reported bytes it cannot carry (see `Read::Garbled`).
+    garbled: bool,
     decoder: hpack::Decoder,
     /// A server field block still waiting for CONTINUATION frames.
     partial_block: Option<Vec<u8>>,
@@ -292,6 +294,7 @@ impl Peer {
             out: Vec::new(),
             rbuf: Vec::new(),
             closed: false,
+            garbled: false,
             decoder: hpack::Decoder::default(),
             partial_block: None,
             server_settings: Vec::new(),
@@ -549,6 +552,12 @@ impl Peer {
                         format!("< connection closed ({} trailing bytes)", self.rbuf.len())
                     });
                 }
+                Read::Garbled => {
+                    self.closed = true;
+                    self.garbled = true;
+                    self.trace
+                        .push("< bytes outside the TLS record layer".into());
+                }
                 Read::Timeout => {
                     self.trace
                         .push("< (timeout: nothing more from the server)".into());
@@ -556,6 +565,16 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// After the close: what the server sent that was no HTTP/2 frame, if anything (an HTTP/1.1
+    /// answer reads as a frame header announcing megabytes, then the connection ends).
+    pub fn broken_output(&self) -> Option<String> {
+        if self.garbled {
+            return Some("bytes outside the TLS record layer".into());
+        }
+        (!self.rbuf.is_empty())
+            .then(|| format!("{} bytes that are no whole frame", self.rbuf.len()))
     }
 
     fn parse_frame(&mut self) -> Option<Frame> {

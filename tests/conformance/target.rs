@@ -32,6 +32,9 @@ pub enum Read {
     Data(Vec<u8>),
     /// The server closed the connection (and everything it sent has been returned).
     Closed,
+    /// The server sent bytes its transport cannot carry (plaintext after a TLS handshake): the
+    /// connection is unusable.
+    Garbled,
     /// Nothing arrived in time (in-process: nothing is pending).
     Timeout,
 }
@@ -200,6 +203,7 @@ impl Transport for TlsSocket {
                 Read::Timeout
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => Read::Timeout,
+            Err(e) if e.kind() == ErrorKind::InvalidData => Read::Garbled,
             Err(_) => Read::Closed,
         }
     }

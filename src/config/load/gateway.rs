@@ -1,9 +1,10 @@
 //! `gateway.networking.k8s.io/v1` Gateway: listeners, certificates, backend client certificate,
 //! frontend client validation.
 
-use super::{GATEWAY_API, Head, ObjRef, buffers, check, http2, obj_ref, one_of};
+use super::{GATEWAY_API, Head, ObjRef, buffers, check, client_conns, http2, obj_ref, one_of};
 use crate::config::model::{
-    BufferSettings, FrontendValidationMode, Hostname, Http2Settings, Locality, Protocol,
+    BufferSettings, ClientConnections, FrontendValidationMode, Hostname, Http2Settings, Locality,
+    Protocol,
 };
 use crate::config::read::{At, Cx, Fields, Loc};
 use crate::config::syntax;
@@ -19,6 +20,7 @@ pub(crate) struct RawGateway {
     pub locality: Locality,
     pub http2: Http2Settings,
     pub buffers: BufferSettings,
+    pub clients: ClientConnections,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,7 @@ pub(crate) const LOCALITY_ANNOTATION: &str = "h2edge.io/locality";
 pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawGateway> {
     let http2 = http2::settings(cx, &head);
     let buffers = buffers::settings(cx, &head);
+    let clients = client_conns::settings(cx, &head);
     let spec_at = root.req(cx, "spec")?;
     let mut spec = spec_at.map(cx)?;
     let mut gw = RawGateway {
@@ -63,6 +66,7 @@ pub(crate) fn load(cx: &mut Cx, head: Head, root: &mut Fields) -> Option<RawGate
         locality: locality(&head),
         http2,
         buffers,
+        clients,
         head,
     };
     if let Some(c) = spec.req(cx, "gatewayClassName") {

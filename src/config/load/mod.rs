@@ -4,6 +4,7 @@
 
 mod backendtls;
 mod buffers;
+pub(crate) mod client_conns;
 mod destinationrule;
 mod gateway;
 mod grpcroute;

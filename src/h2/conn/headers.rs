@@ -7,6 +7,8 @@
 //! ENHANCE_YOUR_CALM when exceeded). Every block is decoded in full, whatever becomes of its stream,
 //! so that the HPACK context stays in step with the peer's.
 
+use std::time::Instant;
+
 use super::stream::client_initiated;
 use super::{CloseReason, Connection, HEADER_BLOCK_SLACK, Handler, Role, State, Stream, validate};
 use crate::h2::error::ErrorCode;
@@ -33,6 +35,8 @@ pub(super) struct PendingBlock {
     /// A stream error the HEADERS frame itself carried (a self-dependency, §5.3.1).
     pub forced: Option<ErrorCode>,
     pub continuations: u32,
+    /// When its HEADERS frame arrived (see [`Connection::header_block_since`]).
+    pub started: Instant,
 }
 
 type Res = Result<(), ErrorCode>;
@@ -57,6 +61,7 @@ impl Connection {
             target,
             forced,
             continuations: 0,
+            started: self.now,
         };
         if end_headers {
             if fragment.len() > self.max_block_len() {
@@ -234,8 +239,16 @@ impl Connection {
     }
 
     /// Server role: a request whose header list is over our limits gets `431` (RFC 6585, RFC 9113
-    /// §10.5.1) and, if the client was still sending, RST_STREAM(NO_ERROR) (§8.1).
+    /// §10.5.1) and, if the client was still sending, RST_STREAM(NO_ERROR) (§8.1). Too many of them
+    /// in a window is a connection error ENHANCE_YOUR_CALM.
     fn reject_too_large(&mut self, id: u32, end_stream: bool) -> Res {
+        let l = &self.config.limits;
+        if self
+            .rejected_headers
+            .record(self.now, l.max_rejected_headers_per_window, l.reset_window)
+        {
+            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+        }
         let status: [(&[u8], &[u8]); 1] = [(b":status", b"431")];
         self.write_header_block(id, status.into_iter(), true);
         // Queued because of the peer's input: counted like a control frame.

@@ -15,7 +15,8 @@
 //! - A decoded header list over `max_header_list_size` or `max_header_fields`: the server role answers
 //!   `431` with END_STREAM (plus RST_STREAM(NO_ERROR) if the request was still open, §8.1); the client
 //!   role resets the stream with PROTOCOL_ERROR and reports `on_reset(.., false)`. The block is decoded
-//!   in full either way, to keep the HPACK context in step.
+//!   in full either way, to keep the HPACK context in step. More than
+//!   `max_rejected_headers_per_window` such requests per `reset_window`: GOAWAY ENHANCE_YOUR_CALM.
 //! - An encoded block over `max_header_list_size` + [`HEADER_BLOCK_SLACK`], or more than
 //!   `max_continuation_frames` CONTINUATION frames: GOAWAY ENHANCE_YOUR_CALM (the block is not kept).
 //! - Too many resets, pending control frames or consecutive empty frames: GOAWAY ENHANCE_YOUR_CALM.
@@ -94,9 +95,13 @@ pub struct Limits {
     /// because of the peer's frames (stream errors, refused streams, a `431` that cuts a request
     /// short). Resets the application orders with [`Connection::reset`] are not counted.
     pub max_resets_per_window: u32,
-    /// The window of `max_resets_per_window`: a fixed window that starts at the first reset counted,
-    /// measured with the `now` passed to [`Connection::recv`].
+    /// The window of `max_resets_per_window` and `max_rejected_headers_per_window`: a fixed window
+    /// that starts at the first event counted, measured with the `now` passed to [`Connection::recv`].
     pub reset_window: Duration,
+    /// Requests answered `431` (header list over our limits) per `reset_window` before GOAWAY
+    /// ENHANCE_YOUR_CALM: each costs a full HPACK decode, so a peer repeating HPACK bombs would
+    /// otherwise keep a core busy for as long as it likes.
+    pub max_rejected_headers_per_window: u32,
     /// Control frames (SETTINGS ACK, PING ACK, RST_STREAM) we may have queued and not yet written
     /// before we stop reading and send GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9512/9514/9515).
     ///
@@ -140,6 +145,7 @@ impl Default for Limits {
             max_continuation_frames: 32,
             max_resets_per_window: 400,
             reset_window: Duration::from_secs(10),
+            max_rejected_headers_per_window: 16,
             max_pending_control_frames: 1000,
             max_empty_frames: 100,
             max_frames_per_recv: 512,
@@ -255,6 +261,8 @@ pub struct Connection {
     /// the first one is not answered sooner.
     final_goaway_at: Option<Instant>,
     resets: limits::ResetBudget,
+    /// Requests answered `431`, per `reset_window`.
+    rejected_headers: limits::ResetBudget,
     empty: limits::EmptyFrames,
     /// The time passed to the current `recv`.
     now: Instant,
@@ -305,6 +313,7 @@ impl Connection {
             goaway_received: None,
             final_goaway_at: None,
             resets: limits::ResetBudget::default(),
+            rejected_headers: limits::ResetBudget::default(),
             empty: limits::EmptyFrames::default(),
             now,
             config,
@@ -741,6 +750,19 @@ impl Connection {
     /// The last stream id of the GOAWAY the peer sent, if it sent one.
     pub fn peer_goaway(&self) -> Option<u32> {
         self.goaway_received
+    }
+
+    /// The highest stream id the peer has opened (0: none yet). It moves with every stream the
+    /// peer opens, so a caller comparing it sees use even of a stream that opened and ended
+    /// between two looks.
+    pub fn last_peer_stream(&self) -> u32 {
+        self.highest_peer_id
+    }
+
+    /// When the header block still waiting for its CONTINUATION frames began (the `now` of the
+    /// `recv` that brought its HEADERS); `None` when no block is open.
+    pub fn header_block_since(&self) -> Option<Instant> {
+        self.pending_block.map(|b| b.started)
     }
 
     // ---- internals shared by the submodules ----

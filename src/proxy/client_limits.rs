@@ -359,6 +359,7 @@ mod tests {
             service: Service::Local,
             server_h2: conn::Config::default(),
             client_h2: conn::Config::default(),
+            buffers: Default::default(),
         };
         let mut g = Gateway::new(Arc::new(config), t0, 1);
         let peer: SocketAddr = ([127, 0, 0, 1], 1).into();

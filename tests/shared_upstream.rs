@@ -565,8 +565,10 @@ fn cancelled_downloads_give_back_the_upstream_connection_window() {
     );
     cancel_downloads(port);
     fresh_downloads_complete(port, 24, 256 << 10);
-    // Once nothing is in flight, every connection the backend still has is back to its window
-    // (the gateway announces credit in batches of half its 16 MiB window, so at least that much).
+    // Once nothing is in flight, every connection the backend still has offers its whole window
+    // again (16 MiB): the gateway announces all its credit when its last stream on a connection
+    // ends. Bytes of cancelled streams that arrive after that wait for the next announcement, so
+    // allow for a few of those in flight.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stats = backend.stats();
@@ -576,7 +578,7 @@ fn cancelled_downloads_give_back_the_upstream_connection_window() {
             assert!(!live.is_empty(), "the gateway keeps a connection");
             for s in &live {
                 assert!(
-                    s.send_window >= 8 << 20,
+                    s.send_window >= (16 << 20) - (1 << 20),
                     "a connection's window is down to {} bytes: credit was lost",
                     s.send_window
                 );

@@ -622,6 +622,7 @@ impl Connection {
             self.recv_flow
                 .release(usize::try_from(taken).unwrap_or(usize::MAX));
             self.flush_connection_window();
+            self.settle_idle();
         }
     }
 
@@ -814,6 +815,7 @@ impl Connection {
             State::Open => s.state = State::HalfClosedLocal,
             State::HalfClosedRemote | State::HalfClosedLocal => {
                 self.streams.remove(id, CloseReason::Ended);
+                self.settle_idle();
             }
         }
     }
@@ -827,6 +829,7 @@ impl Connection {
             State::Open => s.state = State::HalfClosedRemote,
             State::HalfClosedLocal | State::HalfClosedRemote => {
                 self.streams.remove(id, CloseReason::Ended);
+                self.settle_idle();
             }
         }
     }
@@ -843,14 +846,25 @@ impl Connection {
                 .release(usize::try_from(held).unwrap_or(usize::MAX));
             self.flush_connection_window();
         }
+        self.settle_idle();
         true
     }
 
-    /// Sends a connection WINDOW_UPDATE once enough has been released.
+    /// Sends a connection WINDOW_UPDATE once enough has been released (half the window).
     fn flush_connection_window(&mut self) {
         let threshold = u64::from(self.config.connection_window_size / 2);
         if let Some(inc) = self.recv_flow.take_update(threshold) {
             frame::encode_window_update(&mut self.out, 0, inc);
+        }
+    }
+
+    /// The last stream just closed: announce all the credit released so far, so that an idle
+    /// connection offers the peer its whole window (and the peer can see that nothing was lost).
+    fn settle_idle(&mut self) {
+        if self.streams.len() == 0 {
+            if let Some(inc) = self.recv_flow.take_update(1) {
+                frame::encode_window_update(&mut self.out, 0, inc);
+            }
         }
     }
 

@@ -332,3 +332,31 @@ fn connection_window_on_receipt_keeps_the_connection_open_for_other_streams() {
         }
     }
 }
+
+/// Once its last stream has ended and its bytes are released, a connection announces all the
+/// credit it held back in batches: an idle connection offers its whole window again.
+#[test]
+fn idle_connection_offers_its_whole_window() {
+    for on_receipt in [false, true] {
+        let cfg = Config {
+            connection_window_on_receipt: on_receipt,
+            ..Config::default()
+        };
+        let (mut c, mut h, now) = settled_client(&cfg);
+        let id = c.open_stream(REQ, true).unwrap();
+        c.advance_output(usize::MAX);
+        let mut raw = Vec::new();
+        encode_headers(&mut raw, id, &literal_block(&OK), None, false, true);
+        frame::encode_data(&mut raw, id, &[0; 1000], true);
+        c.recv(&raw, now, &mut h);
+        c.release_capacity(id, 1000);
+        let updates: Vec<u32> = frames(c.pending_output())
+            .into_iter()
+            .filter(|(head, _)| head.kind == frame::kind::WINDOW_UPDATE && head.stream_id == 0)
+            .map(|(_, payload)| {
+                u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
+            })
+            .collect();
+        assert_eq!(updates, vec![1000], "on_receipt {on_receipt}");
+    }
+}

@@ -10,7 +10,7 @@ mod h2c_gateway;
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
 use h2c_gateway::h2c_config;
-use run_gateway::Gateway;
+use run_gateway::{Gateway, free_port};
 
 fn h2edge<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_h2edge"))
@@ -302,11 +302,6 @@ fn usage_errors_exit_2() {
             "{args:?}"
         );
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("address").port()
 }
 
 /// `h2edge run`: serves its config, reloads a changed file (and refuses a broken one, keeping the

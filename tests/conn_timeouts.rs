@@ -18,7 +18,7 @@ use h2edge::h2::frame::{self, Frame};
 
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
-use run_gateway::Gateway;
+use run_gateway::{Gateway, free_port};
 
 /// Ports of the two listeners and the CA their certificate chains to.
 struct Edge {
@@ -111,13 +111,6 @@ fn silent_upstream() -> SocketAddr {
         }
     });
     addr
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -15,8 +15,8 @@ mod h2c_gateway;
 mod raw_h2;
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
-use raw_h2::{Recorder, Seen, drive, free_port, timed};
-use run_gateway::Gateway;
+use raw_h2::{Recorder, Seen, drive, timed};
+use run_gateway::{Gateway, free_port};
 
 fn flag(fields: &Seen, name: &str) -> Option<bool> {
     fields.iter().find(|(n, _, _)| n == name).map(|f| f.2)

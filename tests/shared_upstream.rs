@@ -29,7 +29,7 @@ use h2edge::h2::frame;
 
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
-use run_gateway::Gateway;
+use run_gateway::{Gateway, free_port};
 
 const ZEROS: [u8; 16 << 10] = [0; 16 << 10];
 
@@ -506,13 +506,6 @@ endpoints: [{}]
 }
 
 const ALL_TO_UP: &str = "[{backendRefs: [{name: up, port: 80}]}]";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 /// The gateway's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {

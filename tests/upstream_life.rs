@@ -19,8 +19,8 @@ mod proc_tcp;
 mod raw_h2;
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
-use raw_h2::{Driven, Recorder, drive, free_port, timed};
-use run_gateway::Gateway;
+use raw_h2::{Driven, Recorder, drive, timed};
+use run_gateway::{Gateway, free_port};
 
 /// What the backend saw of one upstream connection, reported when it ended.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! machine over a blocking socket.
 
 use std::io::{ErrorKind, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use h2edge::h2::ErrorCode;
@@ -108,11 +108,4 @@ pub fn timed(sock: TcpStream) -> TcpStream {
         .expect("timeout");
     sock.set_nodelay(true).expect("nodelay");
     sock
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }

@@ -104,3 +104,12 @@ impl Drop for Gateway {
         let _ = self.child.wait();
     }
 }
+
+/// A loopback port nothing listens on now, for a gateway's listener or a backend.
+#[allow(dead_code)] // not every test crate asks for one
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}

@@ -3,7 +3,7 @@
 //! flight. A raw HTTP/2 client (h2edge's own connection state machine) sees the GOAWAYs on the wire.
 
 use std::io::{ErrorKind, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +20,7 @@ use tonic::transport::Endpoint as TonicEndpoint;
 use crate::client::TestClient;
 use crate::harness::{Bed, run};
 use crate::proto::{ResponseParameters, StreamingOutputCallRequest};
-use crate::run_gateway::Gateway;
+use crate::run_gateway::{Gateway, free_port};
 
 const LB: &str = "      simple: ROUND_ROBIN";
 /// Concurrent server-streaming calls, and the gap between their messages.
@@ -29,13 +29,6 @@ const GAP: Duration = Duration::from_millis(10);
 
 fn scratch(test: &str) -> PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("drain-{test}"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn local(port: u16) -> SocketAddr {

@@ -8,12 +8,14 @@
 //! - [`worker`]: one worker's event loop.
 //! - [`affinity`], [`listener`]: CPU pinning and SO_REUSEPORT listeners.
 //! - [`slot`]: how a reloaded configuration reaches the running workers.
+//! - [`trim`]: allocator memory given back after bursts.
 
 pub mod affinity;
 pub mod epoll;
 pub mod io;
 pub mod listener;
 pub mod slot;
+pub mod trim;
 pub mod uring;
 pub mod worker;
 
@@ -71,6 +73,7 @@ pub fn prepare(who: &str) -> std::io::Result<(BackendKind, Arc<AtomicBool>)> {
         Some(why) => eprintln!("{who}: I/O backend: {} ({why})", backend.name()),
         None => eprintln!("{who}: I/O backend: {}", backend.name()),
     }
+    trim::start();
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, shutdown.clone())?;

@@ -24,9 +24,9 @@ Exit status 1 if any case failed.
 
 import argparse
 import os
+import select
 import socket
 import ssl
-import struct
 import sys
 import time
 from collections import Counter
@@ -144,12 +144,9 @@ def continuation_flood(env, a, zero=False):
         state["sid"] = sid
         c.send(frame(h2raw.HEADERS, 0, sid, request_block("/hello.txt")), timeout=1)
 
-    cont = frame(h2raw.CONTINUATION, 0, 0)  # placeholder, replaced below
-
     def batch(c):
         payload = b"" if zero else lit("x-c", "a" * 40)
         return frame(h2raw.CONTINUATION, 0, state["sid"], payload) * 200
-    del cont
     return flood(env, batch, setup=setup)
 
 
@@ -327,7 +324,6 @@ def idle_flood(env, a, tls, partial):
     opened = time.monotonic()
     closed_at = {}
     while time.monotonic() - t0 < a.hold and len(closed_at) < len(socks):
-        import select
         r, _, _ = select.select([s for s in socks if s not in closed_at][:1000], [], [], 0.2)
         for s in r:
             try:
@@ -352,28 +348,48 @@ def idle_flood(env, a, tls, partial):
 
 
 def cancelled_downloads(env, a):
+    # Each stream may receive 16 KiB (its window) of a 256 KiB file; it is cancelled at its first
+    # DATA frame, so the rest of the file is left in the gateway or upstream, 20 streams at a time.
     t0 = time.monotonic()
     done = reconnects = 0
     events = []
     c = None
+    stalled = False
+    last_progress = time.monotonic()
     while done < 1000 and time.monotonic() - t0 < 30:
         if c is None or c.closed or c.goaway:
             if c is not None:
                 events += c.events
                 c.close()
                 reconnects += 1
-            c = client(env)
-        live = [s for s in c.streams.values() if not s.ended and s.reset is None and not getattr(s, "cut", 0)]
-        for _ in range(20 - len(live)):
+            c = client(env, window=16384, auto_window=False)
+            c.send(h2raw.window_update(0, 1 << 30), timeout=1)
+        for _ in range(20 - len(c.streams)):
             c.request("/big/256k.bin")
-        c.pump(0.02)
-        for s in list(c.streams.values()):
-            if s.body > 0 and not s.ended and s.reset is None:
-                c.send(h2raw.rst_stream(s.sid, h2raw.CANCEL), timeout=1)
-                done += 1
-                del c.streams[s.sid]
-            elif s.ended or s.reset is not None:
-                del c.streams[s.sid]
+        try:
+            fr = c.read_frame(0.05)
+        except h2raw.Closed:
+            c.events.append((time.monotonic(), f"close ({c.closed})"))
+            continue
+        if fr is None:
+            if time.monotonic() - last_progress > 5:
+                stalled = True
+                break
+            continue
+        c.handle(fr)
+        t, _, sid, p = fr
+        s = c.streams.get(sid)
+        if t == h2raw.DATA and p:
+            c.send(h2raw.window_update(0, len(p)), timeout=1)
+        if s is None:
+            continue
+        if t == h2raw.DATA and s.body > 0 and not s.ended:
+            c.send(h2raw.rst_stream(sid, h2raw.CANCEL), timeout=1)
+            done += 1
+            last_progress = time.monotonic()
+            del c.streams[sid]
+        elif s.ended or s.reset is not None:
+            del c.streams[sid]
     if c:
         events += c.events
         c.close()
@@ -382,11 +398,15 @@ def cancelled_downloads(env, a):
     bad = [f"{st} {body}B {why}" for st, dt, body, why in fresh if st != 200 or why]
     worst = max(dt for _, dt, _, _ in fresh)
     r, t = summarize(events, t0)
-    out = Outcome(r, t, f"{done} downloads of /big/256k.bin cancelled after their first DATA, "
-                        f"{reconnects} reconnects; then 9 fresh GETs: {len(fresh) - len(bad)} complete, "
-                        f"slowest {1000 * worst:.0f} ms")
+    out = Outcome(r, t, f"{done} downloads of /big/256k.bin cancelled after their first DATA (16 KiB "
+                        f"stream window), {reconnects} reconnects"
+                        + (", then no more DATA for 5 s" if stalled else "")
+                        + f"; then 9 fresh GETs: {len(fresh) - len(bad)} complete, slowest {1000 * worst:.0f} ms")
+    if stalled:
+        out.ok, out.why = False, f"downloads stalled after {done} cancels"
     if bad:
-        out.ok, out.why = False, f"fresh GETs failed after the cancels: {', '.join(bad[:3])}"
+        out.ok = False
+        out.why = "; ".join(filter(None, [out.why, f"fresh GETs failed after the cancels: {', '.join(bad[:3])}"]))
     return out
 
 
@@ -549,6 +569,7 @@ def main():
     ap.add_argument("--idle-conns", type=int, default=1000, help="connections per connection-flood case")
     ap.add_argument("--upstream-wait", type=float, default=8.0, help="seconds to wait for answers via evil upstreams")
     ap.add_argument("--honest-max-ms", type=float, default=500.0)
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds after a case before its 'RSS after'")
     ap.add_argument("--commit", help="the commit the binary was built from, for the report (default: this checkout's)")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/h2edge-loadtest"))
     a = ap.parse_args()
@@ -563,7 +584,6 @@ def main():
     for b in (a.h2edge, a.backend_bin):
         if not b.exists():
             sys.exit(f"{b} not found: cargo build --release --bin h2edge --bin h2edge-loadtest-backend")
-    a.backend_bin = a.backend_bin
     cases = [c for c in CASES if not only or c[0] in only]
     env = suite.Env(a, BASE_PORT, evil=EVIL_PORTS, name="attack")
     env.evil_proc = Evil(EVIL_PORTS)
@@ -585,7 +605,7 @@ def main():
                     time.sleep(0.3)
             h = honest.result
             died = not env.alive()
-            time.sleep(1.0)
+            time.sleep(a.settle)
             rss1 = suite.rss_kib(env.pid) if not died else 0
             fails = []
             if not out.ok:

@@ -7,7 +7,6 @@ the last id are not answered (the gateway must replay them, RFC 9113 8.7).
 """
 
 import socket
-import struct
 import sys
 import threading
 import time

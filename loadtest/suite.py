@@ -116,8 +116,10 @@ def _honest(port, tls, paths, interval, stop, out, timeout):
     lat, fails, reconnects = [], {}, 0
     c, i = None, 0
     started = None
+    path = paths[0]
 
     def fail(why, since):
+        why = f"{path}: {why}"
         fails[why] = fails.get(why, 0) + 1
         lat.append(time.monotonic() - since)
 

@@ -83,6 +83,7 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options), Usage> {
 
 fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
     options.backend = runtime::announce_backend("h2edge").map_err(|e| e.to_string())?;
+    runtime::trim::start();
     let (hup, term) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),

@@ -8,12 +8,14 @@
 //! - [`worker`]: one worker's event loop.
 //! - [`affinity`], [`listener`]: CPU pinning and SO_REUSEPORT listeners.
 //! - [`slot`]: how a reloaded configuration reaches the running workers.
+//! - [`trim`]: allocator memory given back after bursts.
 
 pub mod affinity;
 pub mod epoll;
 pub mod io;
 pub mod listener;
 pub mod slot;
+pub mod trim;
 pub mod uring;
 pub mod worker;
 
@@ -63,10 +65,11 @@ impl BackendKind {
 }
 
 /// What a process needs before it starts workers: the I/O backend (said on stderr as `who: I/O
-/// backend: NAME`, with the reason when it is the fallback) and the shutdown flag, which SIGINT and
-/// SIGTERM set.
+/// backend: NAME`, with the reason when it is the fallback), the allocator trimmer ([`trim`]) and
+/// the shutdown flag, which SIGINT and SIGTERM set.
 pub fn prepare(who: &str) -> std::io::Result<(BackendKind, Arc<AtomicBool>)> {
     let backend = announce_backend(who)?;
+    trim::start();
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, shutdown.clone())?;

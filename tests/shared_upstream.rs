@@ -716,14 +716,15 @@ fn clients_that_never_read_stay_within_the_budget_and_others_are_served() {
         peak = peak.max(rss_kib(pid));
     }
     // Every attacking stream is ended by the gateway (budget or stall), never left hanging: the
-    // last of them 2 s (the stall timeout) after the attackers stopped taking anything.
-    for (i, a) in attackers.iter_mut().enumerate().take(8) {
+    // last of them 2 s (the stall timeout) after the attackers stopped taking anything. (The one
+    // that did not read its socket finds the resets behind what the gateway had queued.)
+    for (i, a) in attackers.iter_mut().enumerate() {
         let mine: Vec<u32> = streams
             .iter()
             .filter(|(j, _)| *j == i)
             .map(|&(_, id)| id)
             .collect();
-        let all_ended = a.until(Duration::from_secs(5), |s| {
+        let all_ended = a.until(Duration::from_secs(10), |s| {
             mine.iter()
                 .all(|id| s.ended.contains(id) || s.resets.iter().any(|(r, _)| r == id))
         });

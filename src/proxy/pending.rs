@@ -33,11 +33,22 @@ impl Meter {
 /// an offset, and the rest is shifted down only once the sent part is at least half the buffer, so
 /// each byte moves about once. (Draining the front on every send moved the whole rest each time:
 /// with 1 MiB messages that was most of the gateway's copying.)
+///
+/// The meter counts the memory a queue with bytes waiting holds (its buffer's capacity), not just
+/// the bytes: that is what the budget must bound. Once empty, a queue keeps at most [`KEEP`] bytes
+/// of room for the next burst (not metered: it is bounded per stream, like the stream's other
+/// fixed state) and gives the rest back.
 pub(super) struct ByteQueue {
     buf: Vec<u8>,
     start: usize,
     meter: Meter,
+    /// The capacity the meter was last told of.
+    counted: usize,
 }
+
+/// Room an empty queue keeps: one DATA frame of the default size, so a stream that moves small
+/// messages allocates nothing per message.
+const KEEP: usize = 16 << 10;
 
 impl ByteQueue {
     pub(super) fn new(meter: &Meter) -> Self {
@@ -45,6 +56,7 @@ impl ByteQueue {
             buf: Vec::new(),
             start: 0,
             meter: meter.clone(),
+            counted: 0,
         }
     }
 
@@ -62,17 +74,19 @@ impl ByteQueue {
 
     pub(super) fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
-        self.meter.add(data.len());
+        self.recount();
     }
 
     /// The first `n` bytes were sent.
     pub(super) fn consume(&mut self, n: usize) {
-        let n = n.min(self.len());
-        self.meter.sub(n);
-        self.start += n;
+        self.start = (self.start + n).min(self.buf.len());
         if self.start == self.buf.len() {
+            if self.buf.capacity() > KEEP {
+                self.buf = Vec::new();
+            }
             self.buf.clear();
             self.start = 0;
+            self.recount();
         } else if self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -81,16 +95,34 @@ impl ByteQueue {
 
     /// Puts `buf` in the place of what waits (a replayed request body).
     pub(super) fn replace(&mut self, buf: Vec<u8>) {
-        self.meter.sub(self.len());
-        self.meter.add(buf.len());
         self.buf = buf;
         self.start = 0;
+        self.recount();
+    }
+
+    /// The memory it holds for waiting bytes, as metered.
+    pub(super) fn held(&self) -> usize {
+        self.counted
+    }
+
+    /// Tells the meter of a change in the memory held.
+    fn recount(&mut self) {
+        let now = if self.is_empty() {
+            0
+        } else {
+            self.buf.capacity()
+        };
+        if now != self.counted {
+            self.meter.sub(self.counted);
+            self.meter.add(now);
+            self.counted = now;
+        }
     }
 }
 
 impl Drop for ByteQueue {
     fn drop(&mut self) {
-        self.meter.sub(self.len());
+        self.meter.sub(self.counted);
     }
 }
 
@@ -175,7 +207,9 @@ mod tests {
             );
             q.consume(take);
             assert_eq!(q.len(), model.len());
-            assert_eq!(meter.get(), model.len());
+            let held = if q.is_empty() { 0 } else { q.buf.capacity() };
+            assert_eq!(meter.get(), held);
+            assert!(meter.get() >= q.len());
             assert_eq!(q.is_empty(), model.is_empty());
             // Room taken by sent bytes stays below the bytes still waiting (plus one push).
             assert!(q.start <= q.buf.len() / 2 + 1 || q.is_empty());
@@ -183,21 +217,32 @@ mod tests {
         assert_eq!(q.as_slice(), model.iter().copied().collect::<Vec<u8>>());
     }
 
-    /// The meter counts every queue of the worker, and a dropped or replaced queue gives its
-    /// bytes back.
+    /// The meter counts the memory every queue of the worker holds; a dropped or replaced queue
+    /// gives its memory back, and an emptied one keeps at most `KEEP`.
     #[test]
-    fn meter_follows_push_replace_and_drop() {
+    fn meter_follows_the_memory_held() {
         let meter = Meter::default();
         let mut a = ByteQueue::new(&meter);
         let mut b = ByteQueue::new(&meter);
-        a.push(&[0; 100]);
+        a.push(&[0; 100 << 10]);
         b.push(&[0; 50]);
-        assert_eq!(meter.get(), 150);
+        let held = a.buf.capacity() + b.buf.capacity();
+        assert!(held >= (100 << 10) + 50);
+        assert_eq!(meter.get(), held);
         a.replace(vec![0; 10]);
-        assert_eq!(meter.get(), 60);
+        assert_eq!(meter.get(), a.buf.capacity() + b.buf.capacity());
         drop(b);
-        assert_eq!(meter.get(), 10);
-        a.consume(4);
+        assert_eq!(meter.get(), a.buf.capacity());
+        a.push(&[0; 200 << 10]);
+        a.consume(a.len());
+        assert_eq!(meter.get(), 0, "a large buffer is given back once empty");
+        a.push(&[0; 100]);
+        a.consume(100);
+        assert_eq!(meter.get(), 0);
+        assert!(
+            a.buf.capacity() > 0 && a.buf.capacity() <= super::KEEP,
+            "a small one is kept"
+        );
         drop(a);
         assert_eq!(meter.get(), 0);
     }

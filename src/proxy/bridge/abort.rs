@@ -150,7 +150,7 @@ pub(in crate::proxy) fn tend(shared: &mut Shared) {
 fn enforce_budget(shared: &mut Shared, budget: usize) {
     let mut held: Vec<(usize, Token, u32)> = Vec::new();
     for_each_waiting(shared, |client, stream_id, pending| {
-        held.push((pending.data.len(), client, stream_id));
+        held.push((pending.data.held(), client, stream_id));
     });
     // A stream waits on both legs at most once each: add up its two entries.
     held.sort_unstable_by_key(|&(_, client, stream_id)| (client, stream_id));

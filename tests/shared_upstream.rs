@@ -673,11 +673,25 @@ const ATTACK_STREAMS: usize = 40;
 fn clients_that_never_read_stay_within_the_budget_and_others_are_served() {
     let _serial = one_at_a_time();
     let backend = Backend::start(Faults::default());
+    never_reading_clients(backend.addr, "slow-readers");
+}
+
+/// The same in front of nghttpd.
+#[test]
+fn clients_that_never_read_leave_nghttpd_serving_the_others() {
+    let _serial = one_at_a_time();
+    let Some(nghttpd) = Nghttpd::start() else {
+        return;
+    };
+    never_reading_clients(nghttpd.addr, "slow-readers-nghttpd");
+}
+
+fn never_reading_clients(upstream: SocketAddr, name: &str) {
     let port = free_port();
     let annotations = "h2edge.io/worker-buffer-budget: 8Mi, h2edge.io/stream-stall-timeout: 2s";
     let gateway = Gateway::start(
-        &scratch("slow-readers"),
-        &config(port, &[backend.addr], annotations, ALL_TO_UP, ""),
+        &scratch(name),
+        &config(port, &[upstream], annotations, ALL_TO_UP, ""),
     );
     let pid = gateway.pid();
     // Warm: the upstream connection is open, the allocator has its working set.

@@ -162,12 +162,17 @@ def kill9(env, a):
     return f"backend 1 killed (SIGKILL), started again {a.down:.0f} s later"
 
 
-def stall(env, a):
+def stall(env, a, seconds=None):
+    seconds = a.stall if seconds is None else seconds
     p = env.backend_procs[0]
     os.kill(p.pid, signal.SIGSTOP)
-    time.sleep(a.stall)
+    time.sleep(seconds)
     os.kill(p.pid, signal.SIGCONT)
-    return f"backend 1 stopped (SIGSTOP) for {a.stall:.1f} s, then SIGCONT"
+    return f"backend 1 stopped (SIGSTOP) for {seconds:.1f} s, then SIGCONT"
+
+
+def short_stall(env, a):
+    return stall(env, a, a.short_stall)
 
 
 def reload_storm(env, a):
@@ -230,6 +235,7 @@ SCENARIOS = [
     ("kill9", "backend kill -9", kill9, "/bench.Echo/Unary", None),
     ("stall", "backend stall, no route timeout", stall, "/bench.Echo/Unary", None),
     ("stall-timeout", "backend stall, route timeout", stall, "/slow/bench.Echo/Unary", None),
+    ("stall-short", "backend stall shorter than the route timeout", short_stall, "/slow/bench.Echo/Unary", None),
     ("goaway", "a backend sending GOAWAY every few seconds", no_fault, "/bench.Echo/Unary", GoawayBackend),
     ("reload-storm", "reload storm (SIGHUP every 100 ms)", reload_storm, "/bench.Echo/Unary", None),
     ("sigterm", "SIGTERM under load", sigterm, "/bench.Echo/Unary", None),
@@ -247,6 +253,8 @@ def main():
     ap.add_argument("--fault-at", type=float, default=3.0)
     ap.add_argument("--down", type=float, default=4.0, help="seconds a killed backend stays down")
     ap.add_argument("--stall", type=float, default=2.0, help="seconds a backend stays SIGSTOPped")
+    ap.add_argument("--short-stall", type=float, default=0.5,
+                    help="seconds of the stall shorter than the route timeout (stall-short)")
     ap.add_argument("--storm", type=float, default=6.0, help="seconds of SIGHUPs")
     ap.add_argument("--goaway-period", type=float, default=2.0)
     ap.add_argument("--route-timeout", default="1s")

@@ -16,6 +16,8 @@ use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::PREFACE;
 use h2edge::h2::frame::{self, Frame};
 
+#[path = "common/h2c_gateway.rs"]
+mod h2c_gateway;
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
 use run_gateway::{Gateway, free_port};
@@ -61,34 +63,10 @@ stringData:
     {cert}
   tls.key: |
     {key}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: all, namespace: test}}
-spec:
-  parentRefs: [{{name: edge}}]
-  rules: [{{backendRefs: [{{name: up, port: 80}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: up, namespace: test}}
-spec:
-  ports: [{{name: h2c, port: 80}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: up
-  namespace: test
-  labels: {{kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{{name: h2c, port: {up_port}}}]
-endpoints: [{{addresses: ["{ip}"]}}]
-"#,
+{route}"#,
         cert = indent(&cert.cert_pem),
         key = indent(&cert.key_pem),
-        up_port = upstream.port(),
-        ip = upstream.ip(),
+        route = h2c_gateway::route_to(upstream),
     );
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(test);
     Edge {

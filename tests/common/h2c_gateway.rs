@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+#[allow(dead_code)] // a crate that writes its own Gateway takes only `route_to`
 pub fn h2c_config(port: u16, upstream: SocketAddr) -> String {
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
@@ -11,7 +12,16 @@ metadata: {{name: edge, namespace: test}}
 spec:
   gatewayClassName: h2edge
   listeners: [{{name: h2c, port: {port}, protocol: HTTP}}]
----
+{}"#,
+        route_to(upstream)
+    )
+}
+
+/// The rest of such a config, for a Gateway `edge` written by the caller: `---`, then the
+/// HTTPRoute sending everything to the Service `up`, and `up` with its one endpoint `upstream`.
+pub fn route_to(upstream: SocketAddr) -> String {
+    format!(
+        r#"---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: all, namespace: test}}

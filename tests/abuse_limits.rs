@@ -455,3 +455,37 @@ fn max_frames_per_recv() {
     assert_eq!(s.frames().len(), 250);
     assert!(!s.conn.is_closed());
 }
+
+/// A WINDOW_UPDATE flood (increments of 1, CPU only): past the slack and 10 per DATA frame sent,
+/// GOAWAY ENHANCE_YOUR_CALM.
+#[test]
+fn window_update_flood() {
+    let mut s = Server::new(&Config::default());
+    let mut raw = Vec::new();
+    for _ in 0..1001 {
+        frame::encode_window_update(&mut raw, 0, 1);
+    }
+    s.feed(&raw);
+    s.assert_calm();
+}
+
+/// A reader's WINDOW_UPDATEs, one per DATA frame on the stream and one on the connection, never
+/// trip it, however long the download.
+#[test]
+fn window_updates_of_a_reader_are_fine() {
+    let mut s = Server::new(&Config::default());
+    s.request(1, true);
+    s.conn
+        .send_headers(1, [(&b":status"[..], &b"200"[..])], false)
+        .unwrap();
+    for _ in 0..5000 {
+        let n = s.conn.send_data(1, &[0; 16_384], false).unwrap();
+        assert_eq!(n, 16_384);
+        s.conn.advance_output(usize::MAX);
+        let mut raw = Vec::new();
+        frame::encode_window_update(&mut raw, 1, 16_384);
+        frame::encode_window_update(&mut raw, 0, 16_384);
+        s.feed(&raw);
+    }
+    assert!(!s.conn.is_closed());
+}

@@ -92,6 +92,7 @@ fn tiny_config() -> Config {
             max_rejected_headers_per_window: 2,
             max_pending_control_frames: 4,
             max_empty_frames: 3,
+            max_window_updates_per_data_frame: 2,
             max_frames_per_recv: 4,
             max_buffered_output: 4096,
         },

@@ -73,9 +73,52 @@ impl EmptyFrames {
     }
 }
 
+/// WINDOW_UPDATE frames received against the DATA frames sent: a peer needs about one per DATA
+/// frame it reads (stream and connection), a flood of them only costs us work.
+#[derive(Debug, Default)]
+pub(super) struct WindowUpdates {
+    received: u64,
+    data_sent: u64,
+}
+
+/// WINDOW_UPDATE frames any connection may send beyond its share, for stream openings, SETTINGS
+/// changes and a peer's own window tuning (a BDP estimator).
+const WINDOW_UPDATE_SLACK: u64 = 1000;
+
+impl WindowUpdates {
+    /// `n` DATA frames were queued for the peer.
+    pub fn data_sent(&mut self, n: u64) {
+        self.data_sent = self.data_sent.saturating_add(n);
+    }
+
+    /// One WINDOW_UPDATE arrived; true if that exceeds `per_data` per DATA frame sent, plus the
+    /// slack.
+    pub fn received(&mut self, per_data: u32) -> bool {
+        self.received = self.received.saturating_add(1);
+        let allowed =
+            WINDOW_UPDATE_SLACK.saturating_add(self.data_sent.saturating_mul(u64::from(per_data)));
+        self.received > allowed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_updates_are_allowed_per_data_frame_sent() {
+        let mut w = WindowUpdates::default();
+        for _ in 0..WINDOW_UPDATE_SLACK {
+            assert!(!w.received(10));
+        }
+        assert!(w.received(10));
+        let mut w = WindowUpdates::default();
+        w.data_sent(100);
+        for _ in 0..WINDOW_UPDATE_SLACK + 1000 {
+            assert!(!w.received(10));
+        }
+        assert!(w.received(10));
+    }
 
     #[test]
     fn reset_budget_window_restarts() {

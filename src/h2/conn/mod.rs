@@ -111,6 +111,11 @@ pub struct Limits {
     /// Consecutive DATA frames with no data and no END_STREAM, or HEADERS with empty blocks,
     /// before GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9518).
     pub max_empty_frames: u32,
+    /// WINDOW_UPDATE frames the peer may send per DATA frame we sent (plus a slack of 1,000 for
+    /// the connection's life) before GOAWAY ENHANCE_YOUR_CALM: a reader needs about two per DATA
+    /// frame (stream and connection); a flood of tiny increments only costs us CPU (Envoy's
+    /// `max_inbound_window_update_frames_per_data_frame_sent`, 10).
+    pub max_window_updates_per_data_frame: u32,
     /// Frames handled per `recv` call; the rest waits for the next loop turn so one peer cannot
     /// starve the others on its core.
     pub max_frames_per_recv: u32,
@@ -148,6 +153,7 @@ impl Default for Limits {
             max_rejected_headers_per_window: 16,
             max_pending_control_frames: 1000,
             max_empty_frames: 100,
+            max_window_updates_per_data_frame: 10,
             max_frames_per_recv: 512,
             max_buffered_output: 256 << 10,
         }
@@ -264,6 +270,7 @@ pub struct Connection {
     /// Requests answered `431`, per `reset_window`.
     rejected_headers: limits::ResetBudget,
     empty: limits::EmptyFrames,
+    window_updates: limits::WindowUpdates,
     /// The time passed to the current `recv`.
     now: Instant,
 }
@@ -315,6 +322,7 @@ impl Connection {
             resets: limits::ResetBudget::default(),
             rejected_headers: limits::ResetBudget::default(),
             empty: limits::EmptyFrames::default(),
+            window_updates: limits::WindowUpdates::default(),
             now,
             config,
         }
@@ -542,6 +550,8 @@ impl Connection {
         let end = end_stream && n == data.len();
         let max = (self.peer.max_frame_size as usize).max(1);
         let taken = data.get(..n).unwrap_or(&[]);
+        self.window_updates
+            .data_sent(taken.len().div_ceil(max).max(1) as u64);
         let mut chunks = taken.chunks(max).peekable();
         while let Some(chunk) = chunks.next() {
             let last = chunks.peek().is_none();

@@ -278,6 +278,10 @@ impl Connection {
     }
 
     fn on_window_update(&mut self, w: WindowUpdate, handler: &mut impl Handler) -> Res {
+        let per_data = self.config.limits.max_window_updates_per_data_frame;
+        if self.window_updates.received(per_data) {
+            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+        }
         let id = w.stream_id;
         if id == 0 {
             if self.send_window.increase(w.increment).is_err() {

@@ -507,16 +507,6 @@ endpoints: [{}]
 
 const ALL_TO_UP: &str = "[{backendRefs: [{name: up, port: 80}]}]";
 
-/// The gateway's resident memory, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 // ---- A: cancelled downloads ----
 
 /// 1,000 downloads of 256 KiB, each cancelled after a little of it was read (most with
@@ -693,10 +683,9 @@ fn never_reading_clients(upstream: SocketAddr, name: &str) {
         &scratch(name),
         &config(port, &[upstream], annotations, ALL_TO_UP, ""),
     );
-    let pid = gateway.pid();
     // Warm: the upstream connection is open, the allocator has its working set.
     fresh_downloads_complete(port, 4, 256 << 10);
-    let before = rss_kib(pid);
+    let before = gateway.rss_kib();
     let honest = std::thread::spawn(move || honest_loop(port, Duration::from_secs(9)));
     // Eight clients that never open their windows, each downloading 4 MiB on many streams, and
     // one that opens huge windows and then never reads its socket.
@@ -727,7 +716,7 @@ fn never_reading_clients(upstream: SocketAddr, name: &str) {
         for a in attackers.iter_mut().take(8) {
             a.pump(Duration::from_millis(5));
         }
-        peak = peak.max(rss_kib(pid));
+        peak = peak.max(gateway.rss_kib());
     }
     // Every attacking stream is ended by the gateway (budget or stall), never left hanging: the
     // last of them 2 s (the stall timeout) after the attackers stopped taking anything. (The one

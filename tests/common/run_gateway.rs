@@ -49,10 +49,16 @@ impl Gateway {
         gateway
     }
 
-    /// Its process id.
+    /// Its resident memory (VmRSS), in KiB.
     #[allow(dead_code)] // not every test crate reads it
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        status
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The lines printed from now up to the first that contains `what` (10 s at most).

@@ -585,6 +585,38 @@ fn cancelled_downloads_give_back_the_upstream_connection_window() {
     gateway.stop();
 }
 
+/// A response the gateway holds for a slow client (its upstream stream already ended) is
+/// delivered whole even when its upstream connection is replaced meanwhile (here by the
+/// cancellations of other clients): the connection stays until its clients have taken it.
+#[test]
+fn a_held_response_outlives_its_replaced_connection() {
+    let _serial = one_at_a_time();
+    let backend = Backend::start(Faults::default());
+    let port = free_port();
+    let gateway = Gateway::start(
+        &scratch("held"),
+        &config(port, &[backend.addr], "", ALL_TO_UP, ""),
+    );
+    let slow = Config {
+        initial_window_size: 65_535,
+        ..Config::default()
+    };
+    let mut c = Client::connect(port, &slow, false);
+    let id = c.get("/bytes/262144");
+    // The first 64 KiB arrive; the rest waits in the gateway.
+    assert!(c.until(Duration::from_secs(5), |s| {
+        s.body.get(&id).is_some_and(|&n| n >= 65_535)
+    }));
+    cancel_downloads(port);
+    c.reads = true;
+    c.conn.release_capacity(id, 65_535);
+    let done = c.until(Duration::from_secs(10), |s| s.ended.contains(&id));
+    assert!(done, "resets: {:?}", c.seen.resets);
+    assert_eq!(c.seen.body.get(&id), Some(&(256 << 10)));
+    assert!(c.seen.resets.is_empty());
+    gateway.stop();
+}
+
 /// The same 1,000 cancellations in front of nghttpd, a third-party HTTP/2 server.
 #[test]
 fn cancelled_downloads_leave_nghttpd_connections_serving() {

@@ -38,7 +38,8 @@ pub(in crate::proxy) fn abort(shared: &mut Shared, client: Token, stream_id: u32
         return;
     };
     release_link(h2, stream_id, &link);
-    let mut responded = false;
+    // A held response (its upstream connection is gone) has started.
+    let mut responded = link.held.is_some();
     if let Some((up, up_stream)) = link.up {
         if let Some((up_h2, up_side)) = upstream_at(shared, up) {
             if let Some(back) = up_side.streams.remove(&up_stream) {
@@ -172,7 +173,8 @@ fn enforce_budget(shared: &mut Shared, budget: usize) {
 }
 
 /// Calls `f` with every stream's waiting bytes: request bytes in client streams' links, response
-/// bytes in upstream streams' links, each named by its client stream.
+/// bytes in upstream streams' links (or held by the client stream, once their upstream connection
+/// is gone), each named by its client stream.
 fn for_each_waiting(shared: &mut Shared, mut f: impl FnMut(Token, u32, &mut super::Pending)) {
     for (token, conn) in shared.conns.iter_mut().enumerate() {
         match conn {
@@ -187,6 +189,11 @@ fn for_each_waiting(shared: &mut Shared, mut f: impl FnMut(Token, u32, &mut supe
                 for (&stream_id, link) in side.streams.iter_mut() {
                     if !link.pending.data.is_empty() {
                         f(token, stream_id, &mut link.pending);
+                    }
+                    if let Some(back) = link.held.as_deref_mut() {
+                        if !back.pending.data.is_empty() {
+                            f(token, stream_id, &mut back.pending);
+                        }
                     }
                 }
             }

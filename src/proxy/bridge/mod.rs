@@ -71,6 +71,9 @@ struct Link {
     credited: usize,
     /// The route's timeout: the response must be complete by then.
     deadline: Option<Instant>,
+    /// The rest of a response that arrived whole on an upstream connection that is gone since,
+    /// waiting for the client's windows (`up` is `None` then).
+    held: Option<Box<Back>>,
 }
 
 impl Link {
@@ -498,6 +501,7 @@ impl Handler for ClientHandler<'_> {
             attempts: 1,
             credited: 0,
             deadline: timeout.map(|t| self.shared.now + t),
+            held: None,
         };
         if let Some(at) = link.deadline {
             self.shared
@@ -626,9 +630,15 @@ pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shar
         fair_start(&mut drain, &mut side.turn);
     }
     for &stream_id in &drain {
-        let Some(link) = side.streams.get(&stream_id) else {
+        let Some(link) = side.streams.get_mut(&stream_id) else {
             continue;
         };
+        if let Some(back) = link.held.as_deref_mut() {
+            if move_response(back, h2, |_| {}) {
+                side.streams.remove(&stream_id);
+            }
+            continue;
+        }
         let Some((up, up_stream)) = link.up else {
             continue;
         };
@@ -641,7 +651,7 @@ pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shar
             continue;
         };
         let done = match up_side.streams.get_mut(&up_stream) {
-            Some(back) => move_response(back, h2, up_h2, up_stream),
+            Some(back) => move_response(back, h2, |n| up_h2.release_capacity(up_stream, n)),
             None => false,
         };
         if done {
@@ -664,21 +674,17 @@ fn fair_start(drain: &mut [u32], turn: &mut usize) {
     }
 }
 
-/// Moves a stream's waiting response bytes to the client as its window allows, giving the upstream
-/// its window back for what was taken. Returns true once the response is complete.
-fn move_response(
-    back: &mut Back,
-    client: &mut Connection,
-    upstream: &mut Connection,
-    up_stream: u32,
-) -> bool {
+/// Moves a stream's waiting response bytes to the client as its window allows; `taken` gives the
+/// upstream its window back for what was taken. Returns true once the response is complete.
+fn move_response(back: &mut Back, client: &mut Connection, mut taken: impl FnMut(usize)) -> bool {
     let p = &mut back.pending;
     let end_with_data = p.end && p.trailers.is_none();
     if !p.data.is_empty() || end_with_data {
-        let taken = client
+        let n = client
             .send_data(back.client_stream, p.data.as_slice(), end_with_data)
             .unwrap_or(p.data.len());
-        upstream.release_capacity(up_stream, taken);
+        taken(n);
+        let taken = n;
         p.sent(taken);
         if !p.data.is_empty() {
             return false;
@@ -1066,8 +1072,27 @@ pub(super) fn upstream_gone(side: UpstreamSide, shared: &mut Shared) {
         shared.record_answer(side.endpoint, 502);
     }
     for back in side.streams.into_values() {
-        settle_client(&back, ErrorCode::INTERNAL_ERROR, shared);
+        if back.pending.end || back.pending.trailers.is_some() {
+            hold(back, shared);
+        } else {
+            settle_client(&back, ErrorCode::INTERNAL_ERROR, shared);
+        }
     }
+}
+
+/// The whole response of `back` arrived before its upstream connection went away: its client stream
+/// keeps what is left of it and takes it as its windows allow.
+fn hold(back: Back, shared: &mut Shared) {
+    let (client, client_stream) = (back.client, back.client_stream);
+    let Some((_, side)) = client_at(shared, client) else {
+        return;
+    };
+    if let Some(link) = side.streams.get_mut(&client_stream) {
+        link.up = None;
+        link.held = Some(Box::new(back));
+        side.drain.push(client_stream);
+    }
+    shared.dirty.push(client);
 }
 
 #[cfg(test)]
@@ -1077,7 +1102,7 @@ mod tests {
     /// docs/benchmarks.md reports these sizes.
     #[test]
     fn per_stream_state_stays_small() {
-        assert!(std::mem::size_of::<super::Link>() <= 336);
+        assert!(std::mem::size_of::<super::Link>() <= 344);
         assert!(std::mem::size_of::<super::Back>() <= 144);
     }
 }

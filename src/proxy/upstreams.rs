@@ -5,17 +5,29 @@
 //! keeps its own [`Balancer`](crate::balance::Balancer) per cluster and its own connections per
 //! endpoint.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+
 use super::client_limits::ClientLimits;
-use super::gateway::Endpoint;
 use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
 use crate::h2::conn;
 use crate::route::{
     BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteKind,
     RouteMatch, RouteMeta, RouteTable, TableSpec,
 };
+
+/// One upstream endpoint: where it is and how to talk to it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// TLS (with the name used for SNI and, unless the config checks a URI SAN, for verification);
+    /// `None` for h2c.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+}
 
 /// PING keepalive where the configuration sets none: a quiet connection is checked every 30 s and
 /// given 10 s to answer.

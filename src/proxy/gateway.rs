@@ -2,10 +2,8 @@
 //! each stream does. The runtime hands it bytes per token and writes out what it returns; the
 //! gateway asks the runtime for new upstream connections and closes through [`IoRequest`]s.
 //!
-//! Everything here belongs to one worker: no locks, no w state with other workers.
+//! Everything here belongs to one worker: no locks, no shared state with other workers.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -24,6 +22,7 @@ pub use super::settings::{
     BufferLimits, DEFAULT_BUFFER_BUDGET, DEFAULT_STALL_TIMEOUT, GatewayConfig, Listener, Service,
 };
 use super::sides::ClientSide;
+use super::timers::Timer;
 pub use super::upstreams::Endpoint;
 use super::worker::Worker;
 use crate::h2::conn::{Connection, Role};
@@ -39,7 +38,6 @@ const MAX_BUFFERED_INPUT: usize = 1 << 20;
 
 pub struct Gateway {
     w: Worker,
-    timers: BinaryHeap<Reverse<(Instant, Token)>>,
     /// Connections with whole frames left over after their per-turn budget.
     backlog: Vec<Token>,
     drains: Drains,
@@ -51,7 +49,6 @@ impl Gateway {
     pub fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64) -> Self {
         Gateway {
             w: Worker::new(config, now, seed),
-            timers: BinaryHeap::new(),
             backlog: Vec::new(),
             drains: Drains::default(),
         }
@@ -204,15 +201,6 @@ impl Gateway {
     /// Once per loop turn: upstream connect deadlines and endpoint backoffs, route timeouts, then
     /// the streams waiting for an upstream connection.
     pub fn tend_upstreams(&mut self) {
-        let w = &mut self.w;
-        for id in w.pool.poll(&mut w.conns, &w.config, w.now) {
-            if w.conns.get(id).is_some() {
-                if let Some(c) = w.conns.take(id.token()) {
-                    bridge::connection_gone(w, id, c);
-                }
-            }
-        }
-        bridge::expire(&mut self.w);
         if !self.w.pool.waiting.is_empty() {
             bridge::dispatch_waiting(&mut self.w);
         }
@@ -257,57 +245,102 @@ impl Gateway {
         self.w.conns.at_mut(token);
     }
 
-    /// The earliest timer of any connection.
+    /// The earliest timer of the worker (see `timers.rs`).
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        self.w.timers.next()
     }
 
+    /// Runs the timers that are due.
     pub fn on_timeout(&mut self) {
         let now = self.w.now;
-        while let Some(Reverse((at, token))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(mut c) = self.w.conns.take(token) else {
-                continue;
-            };
-            // Entries are not removed when a deadline moves; a stale one finds nothing due.
-            if c.h2.next_timeout().is_some_and(|due| due <= now) {
-                let Conn { h2, kind, .. } = &mut c;
-                let id = self.w.conns.id(token);
-                run_timeout(h2, kind, id, &mut self.w);
-                after_recv(h2, kind, id, &mut self.w);
-            }
-            let Conn {
-                h2,
-                tls,
-                rx,
-                closing,
-                kind,
-                ..
-            } = &mut c;
-            if let Kind::Client { clock, .. } = kind {
-                let limits = self.w.config.client_limits_for(clock.listener);
-                match clock.expired(&status(h2, tls, rx, *closing), now, limits) {
-                    Some(Expiry::Drop) => {
-                        let id = self.w.conns.id(token);
-                        bridge::connection_gone(&mut self.w, id, c);
-                        continue;
+        while let Some(timer) = self.w.timers.pop_due(now) {
+            match timer {
+                Timer::Conn(id) => self.conn_timer(id),
+                Timer::Deadline(id) => bridge::abort(&mut self.w, id, bridge::Abort::Timeout),
+                Timer::Connect(id) => {
+                    // Not answered by its connect deadline: a failure of its endpoint.
+                    if self.w.conns.get(id).is_some_and(|c| !c.h2.settings_acked()) {
+                        self.lose(id);
                     }
-                    Some(Expiry::GoAway(code, why)) => h2.go_away(code, why),
-                    None => {}
                 }
+                Timer::Upkeep(id) => {
+                    let w = &mut self.w;
+                    if w.pool
+                        .upkeep(&mut w.conns, &w.config, id, now, &mut w.timers)
+                    {
+                        self.lose(id);
+                    }
+                }
+                Timer::Reinstate(ep) => self.w.pool.reinstate(&self.w.config, ep, now),
+                Timer::Sweep => bridge::sweep(&mut self.w),
             }
-            self.w.conns.put(token, c);
-            self.arm_timer(token);
         }
+        let Worker {
+            timers,
+            conns,
+            bridges,
+            ..
+        } = &mut self.w;
+        timers.prune(|t| match *t {
+            Timer::Conn(id) | Timer::Connect(id) | Timer::Upkeep(id) => conns.get(id).is_some(),
+            Timer::Deadline(id) => bridges.get(id).is_some(),
+            Timer::Reinstate(_) | Timer::Sweep => true,
+        });
+    }
+
+    /// Connection `id` is gone: its streams are settled and the runtime closes its socket.
+    fn lose(&mut self, id: ConnId) {
+        if self.w.conns.get(id).is_some() {
+            if let Some(c) = self.w.conns.take(id.token()) {
+                bridge::connection_gone(&mut self.w, id, c);
+            }
+        }
+    }
+
+    /// Connection `id`'s own timers: HTTP/2's, and a client's limits. Entries are not removed when
+    /// a deadline moves; a stale one finds nothing due.
+    fn conn_timer(&mut self, id: ConnId) {
+        let now = self.w.now;
+        if self.w.conns.get(id).is_none() {
+            return;
+        }
+        let token = id.token();
+        let Some(mut c) = self.w.conns.take(token) else {
+            return;
+        };
+        if c.h2.next_timeout().is_some_and(|due| due <= now) {
+            let Conn { h2, kind, .. } = &mut c;
+            run_timeout(h2, kind, id, &mut self.w);
+            after_recv(h2, kind, id, &mut self.w);
+        }
+        let Conn {
+            h2,
+            tls,
+            rx,
+            closing,
+            kind,
+            ..
+        } = &mut c;
+        if let Kind::Client { clock, .. } = kind {
+            let limits = self.w.config.client_limits_for(clock.listener);
+            match clock.expired(&status(h2, tls, rx, *closing), now, limits) {
+                Some(Expiry::Drop) => {
+                    bridge::connection_gone(&mut self.w, id, c);
+                    return;
+                }
+                Some(Expiry::GoAway(code, why)) => h2.go_away(code, why),
+                None => {}
+            }
+        }
+        self.w.conns.put(token, c);
+        self.arm_timer(token);
     }
 
     fn arm_timer(&mut self, token: Token) {
         if let Some(c) = self.w.conns.at(token) {
             if let Some(at) = c.h2.next_timeout() {
-                self.timers.push(Reverse((at, token)));
+                let id = self.w.conns.id(token);
+                self.w.timers.arm(at, Timer::Conn(id));
             }
         }
         self.tend_client(token);
@@ -334,16 +367,57 @@ impl Gateway {
         let limits = w.config.client_limits_for(clock.listener);
         let status = status(h2, tls, rx, *closing);
         if let Some(at) = clock.update(&status, w.now, limits, &mut w.clients, id) {
-            self.timers.push(Reverse((at, token)));
+            w.timers.arm(at, Timer::Conn(id));
+        }
+    }
+
+    /// Brings an upstream connection's upkeep up to date with its state: once it answered, its
+    /// endpoint works and its keepalive starts; it is idle (for its cluster's idle timeout) from
+    /// when its last stream ends, and a PING is due sooner once it carries streams.
+    fn tend_upstream(&mut self, token: Token) {
+        let w = &mut self.w;
+        let id = w.conns.id(token);
+        let Some((h2, side)) = w.conns.peek_mut(token).and_then(Conn::upstream_parts) else {
+            return;
+        };
+        let now = w.now;
+        let mut look_at = None;
+        if !side.answered {
+            if !h2.settings_acked() {
+                return;
+            }
+            side.answered = true;
+            w.pool.answered(side.endpoint);
+            // The first look arms the keepalive.
+            look_at = Some(now);
+        }
+        let sooner = match (side.leg.is_empty(), side.idle) {
+            (true, None) => {
+                side.idle = Some(now);
+                let life = w.pool.life(&w.config, side.endpoint);
+                life.and_then(|l| l.idle_timeout).map(|t| now + t)
+            }
+            (false, Some(_)) => {
+                side.idle = None;
+                Some(side.last_rx + pool::BUSY_PING)
+            }
+            _ => None,
+        };
+        if let Some(at) = look_at.into_iter().chain(sooner).min() {
+            if side.upkeep_at(at) {
+                w.timers.arm(at, Timer::Upkeep(id));
+            }
         }
     }
 
     /// Connections with output (or a close) due, since the last call.
     pub fn take_dirty(&mut self, into: &mut Vec<Token>) {
         self.w.conns.take_touched(into);
-        // Every change of a connection's streams leaves it dirty: its limits follow here.
+        // Every change of a connection's streams leaves it dirty: its limits and upkeep follow
+        // here.
         for &token in into.iter() {
             self.tend_client(token);
+            self.tend_upstream(token);
         }
     }
 
@@ -484,7 +558,9 @@ impl Gateway {
     /// Takes up a reloaded configuration (see [`Shared::reconfigure`] for what carries over).
     pub fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
         let w = &mut self.w;
-        let (moved, lost) = w.pool.reconfigure(&mut w.conns, &w.config, &config);
+        let (moved, lost) = w
+            .pool
+            .reconfigure(&mut w.conns, &w.config, &config, &mut w.timers);
         w.bridges.renumber_endpoints(&moved, pool::GONE);
         w.config = config;
         for id in lost {

@@ -21,9 +21,9 @@ use super::conns::{Conn, ConnTable, IoRequest, Tls};
 use super::ids::ConnId;
 use super::local::Reason;
 use super::settings::{GatewayConfig, Service};
-use super::sides::UpstreamSide;
 use super::streams::BridgeId;
-use super::upstreams::{ConnectionLife, Endpoint, Upstreams};
+use super::timers::{Timer, Timers};
+use super::upstreams::{ConnectionLife, Upstreams};
 use crate::balance::{Balancer, Rng};
 use crate::h2::conn::{self, Connection, Role};
 use crate::h2::error::ErrorCode;
@@ -32,14 +32,12 @@ use crate::route::{NoRoute, Request};
 use crate::tls::session::ClientSession;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// How often upstream connections are looked at for keepalive.
-const KEEPALIVE_SCAN: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A connection with streams in flight that has been silent this long gets a PING (the keepalive
 /// interval, 30 s by default, is for idle ones): with the default 10 s to answer, a backend that
 /// froze fails its streams after 15 s rather than 40 s, while a GC pause of a few seconds costs
 /// nothing.
-const BUSY_PING: Duration = Duration::from_secs(5);
+pub(super) const BUSY_PING: Duration = Duration::from_secs(5);
 
 /// Connect and answer health of one endpoint.
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,6 +52,8 @@ struct Health {
     /// Ejections in a row, and until when the current one lasts.
     ejections: u32,
     ejected_until: Option<Instant>,
+    /// Out of its balancer for one of the above (until its `Reinstate` timer finds both over).
+    down: bool,
 }
 
 impl Health {
@@ -73,12 +73,6 @@ pub(super) struct Pool {
     first: Vec<usize>,
     /// This worker's balancer per cluster.
     balancers: Vec<Balancer>,
-    /// Connections not answered yet, with their connect deadline.
-    connecting: Vec<(ConnId, Instant)>,
-    /// Endpoints in backoff (pool indices).
-    down: Vec<usize>,
-    /// When upstream connections are next looked at for keepalive.
-    next_keepalive: Option<Instant>,
     /// Streams in flight per cluster (its circuit breaker); per endpoint, its balancer counts them.
     in_flight: Vec<usize>,
     /// Streams waiting for room on a connection to their endpoint, oldest first.
@@ -111,9 +105,6 @@ impl Pool {
             health: Vec::new(),
             first: Vec::new(),
             balancers: Vec::new(),
-            connecting: Vec::new(),
-            down: Vec::new(),
-            next_keepalive: None,
             in_flight: Vec::new(),
             waiting: VecDeque::new(),
             rng: Rng::new(seed),
@@ -259,6 +250,7 @@ impl Pool {
         ep: usize,
         now: Instant,
         io: &mut Vec<IoRequest>,
+        timers: &mut Timers,
     ) -> Option<ConnId> {
         let (c, i) = self.locate(ep)?;
         let cluster = proxy(config)?.clusters.get(c)?;
@@ -289,50 +281,30 @@ impl Pool {
             let deadline = now + cluster.connect_timeout;
             let endpoint = cluster.endpoints.get(i)?;
             let settings = cluster.client_h2.as_ref().unwrap_or(&config.client_h2);
-            self.open_upstream(
-                conns,
-                ep,
-                endpoint,
-                settings,
-                cluster.tcp_keepalive,
-                now,
-                deadline,
-                io,
-            );
+            let keepalive = cluster.tcp_keepalive;
+            let tls = match &endpoint.tls {
+                Some((config, name)) => match ClientSession::client(config.clone(), name.clone()) {
+                    Ok(s) => Tls::Client(Box::new(s)),
+                    Err(_) => {
+                        self.endpoint_failed(ep, now, timers);
+                        return None;
+                    }
+                },
+                None => Tls::None,
+            };
+            // Shared by many clients' streams: a stalled one must not hold the connection's
+            // window.
+            let settings = conn::Config {
+                connection_window_on_receipt: true,
+                ..settings.clone()
+            };
+            let h2 = Connection::new(Role::Client, &settings, now);
+            let id = conns.insert(Conn::upstream(h2, tls, ep, now));
+            self.conns[ep].push(id);
+            timers.arm(deadline, Timer::Connect(id));
+            io.push(IoRequest::Connect(id.token(), endpoint.addr, keepalive));
         }
         None
-    }
-
-    /// Opens a connection to pool endpoint `ep`.
-    #[allow(clippy::too_many_arguments)]
-    fn open_upstream(
-        &mut self,
-        conns: &mut ConnTable,
-        ep: usize,
-        endpoint: &Endpoint,
-        settings: &conn::Config,
-        keepalive: Option<crate::proxy::upstreams::TcpKeepalive>,
-        now: Instant,
-        deadline: Instant,
-        io: &mut Vec<IoRequest>,
-    ) {
-        let tls = match &endpoint.tls {
-            Some((config, name)) => match ClientSession::client(config.clone(), name.clone()) {
-                Ok(s) => Tls::Client(Box::new(s)),
-                Err(_) => return self.endpoint_failed(ep, now),
-            },
-            None => Tls::None,
-        };
-        // Shared by many clients' streams: a stalled one must not hold the connection's window.
-        let settings = conn::Config {
-            connection_window_on_receipt: true,
-            ..settings.clone()
-        };
-        let h2 = Connection::new(Role::Client, &settings, now);
-        let id = conns.insert(Conn::upstream(h2, tls, ep, now));
-        self.conns[ep].push(id);
-        self.connecting.push((id, deadline));
-        io.push(IoRequest::Connect(id.token(), endpoint.addr, keepalive));
     }
 
     /// A stream was opened on upstream connection `up`: one that has carried its cluster's
@@ -357,18 +329,33 @@ impl Pool {
     }
 
     /// Upstream connection `id` to endpoint `ep` is gone; `failed` when it never answered.
-    pub(super) fn leave(&mut self, id: ConnId, ep: usize, failed: bool, now: Instant) {
+    pub(super) fn leave(
+        &mut self,
+        id: ConnId,
+        ep: usize,
+        failed: bool,
+        now: Instant,
+        timers: &mut Timers,
+    ) {
         if let Some(list) = self.conns.get_mut(ep) {
             list.retain(|&t| t != id);
         }
         if failed {
-            self.endpoint_failed(ep, now);
+            self.endpoint_failed(ep, now, timers);
+        }
+    }
+
+    /// A connection to `ep` answered: the endpoint works, its next failure backs off from the
+    /// start.
+    pub(super) fn answered(&mut self, ep: usize) {
+        if let Some(h) = self.health.get_mut(ep) {
+            h.failures = 0;
         }
     }
 
     /// A connection to `ep` failed before answering: the endpoint leaves its balancer for a while
     /// and the streams waiting for it are balanced again.
-    fn endpoint_failed(&mut self, ep: usize, now: Instant) {
+    fn endpoint_failed(&mut self, ep: usize, now: Instant, timers: &mut Timers) {
         let Some(h) = self.health.get_mut(ep) else {
             return;
         };
@@ -377,9 +364,8 @@ impl Pool {
             .min(MAX_BACKOFF);
         h.failures = h.failures.saturating_add(1);
         h.retry_at = Some(now + backoff);
-        if !self.down.contains(&ep) {
-            self.down.push(ep);
-        }
+        h.down = true;
+        timers.arm(now + backoff, Timer::Reinstate(ep));
         if let Some((c, i)) = self.locate(ep) {
             self.balancers[c].set_healthy(i, false);
         }
@@ -416,6 +402,7 @@ impl Pool {
         ep: usize,
         status: u16,
         now: Instant,
+        timers: &mut Timers,
     ) {
         let Some((c, _)) = self.locate(ep) else {
             return;
@@ -468,132 +455,105 @@ impl Pool {
             .saturating_mul(h.ejections)
             .min(MAX_EJECTION);
         h.ejected_until = Some(now + time);
+        h.down = true;
         self.balancers[c].set_healthy(ep - first, false);
-        if !self.down.contains(&ep) {
-            self.down.push(ep);
-        }
+        timers.arm(now + time, Timer::Reinstate(ep));
     }
 
-    /// Per loop turn: connections that answered mark their endpoint working; endpoints whose
-    /// backoff is over go back into their balancers; quiet connections get keepalive PINGs (see
-    /// [`Pool::keepalive`]). Returns the connections to close: those past their connect deadline
-    /// (which count as failures when they go) and those dead to PINGs.
-    pub(super) fn poll(
-        &mut self,
-        conns: &mut ConnTable,
-        config: &GatewayConfig,
-        now: Instant,
-    ) -> Vec<ConnId> {
-        let mut close = Vec::new();
-        let mut answered = Vec::new();
-        self.connecting.retain(|&(t, deadline)| {
-            let Some(conn) = conns.get(t) else {
-                return false;
-            };
-            let Some(side) = conn.upstream_side() else {
-                return false;
-            };
-            if conn.h2.settings_acked() {
-                answered.push(side.endpoint);
-                return false;
-            }
-            if deadline <= now {
-                close.push(t);
-                return false;
-            }
-            true
-        });
-        for ep in answered {
-            if let Some(h) = self.health.get_mut(ep) {
-                h.failures = 0;
-            }
-        }
-        if self.next_keepalive.is_none_or(|at| at <= now) {
-            self.next_keepalive = Some(now + KEEPALIVE_SCAN);
-            self.keepalive(conns, config, now, &mut close);
-        }
-        if self.down.is_empty() {
-            return close;
-        }
-        let mut down = std::mem::take(&mut self.down);
-        down.retain(|&ep| {
-            let Some(h) = self.health.get_mut(ep) else {
-                return false;
-            };
-            if h.is_out(now) {
-                return true;
-            }
-            h.retry_at = None;
-            h.ejected_until = None;
-            if let Some((c, i)) = self.locate(ep) {
-                let unready = proxy(config)
-                    .and_then(|up| up.clusters.get(c))
-                    .is_some_and(|cl| cl.unready.contains(&i));
-                self.balancers[c].set_healthy(i, !unready);
-            }
-            false
-        });
-        self.down = down;
-        close
-    }
-
-    /// PING keepalive: an answered connection quiet for its cluster's interval (or [`BUSY_PING`]
-    /// with streams in flight) gets a PING; one whose PING stays unanswered for the timeout is dead
-    /// and closed (its streams get 502 / gRPC 14, or a reset once their response started) rather
-    /// than left hanging. Connections past their cluster's `ConnectionLife` are drained: GOAWAY, no
-    /// new streams, closed after the last one (at once when idle).
-    fn keepalive(
-        &mut self,
-        conns: &mut ConnTable,
-        config: &GatewayConfig,
-        now: Instant,
-        dead: &mut Vec<ConnId>,
-    ) {
-        let Some(up) = proxy(config) else {
+    /// Endpoint `ep`'s `Reinstate` timer fired: once its backoff and ejection are both over, it
+    /// goes back into its balancer (unless the configuration marks it not ready).
+    pub(super) fn reinstate(&mut self, config: &GatewayConfig, ep: usize, now: Instant) {
+        let Some(h) = self.health.get_mut(ep) else {
             return;
         };
-        for (c, cluster) in up.clusters.iter().enumerate() {
-            let (interval, timeout) = cluster.keepalive;
-            let life = cluster.life;
-            let first = self.first[c];
-            for ep in first..first + cluster.endpoints.len() {
-                for &t in &self.conns[ep] {
-                    if !conns.get(t).is_some_and(|c| c.h2.settings_acked()) {
-                        continue;
-                    }
-                    let Some((h2, side)) = conns.peek_mut(t.token()).and_then(Conn::upstream_parts)
-                    else {
-                        continue;
-                    };
-                    let mut wrote = false;
-                    if !side.retired && past_life(side, &life, now) {
-                        side.retired = true;
-                        h2.go_away(ErrorCode::NO_ERROR, b"connection life over");
-                        wrote = true;
-                    } else {
-                        // Streams waiting for their answers: a dead peer is found sooner.
-                        let quiet = if side.leg.is_empty() {
-                            interval
-                        } else {
-                            interval.min(BUSY_PING)
-                        };
-                        match side.ping_sent {
-                            Some(sent) if sent + timeout <= now => dead.push(t),
-                            Some(_) => {}
-                            None if side.last_rx + quiet <= now => {
-                                h2.send_ping(*b"h2edgeka");
-                                side.ping_sent = Some(now);
-                                wrote = true;
-                            }
-                            None => {}
-                        }
-                    }
-                    if wrote {
-                        conns.get_mut(t);
-                    }
-                }
+        // Out for longer since (a later failure armed its own timer), or back already.
+        if !h.down || h.is_out(now) {
+            return;
+        }
+        h.down = false;
+        h.retry_at = None;
+        h.ejected_until = None;
+        if let Some((c, i)) = self.locate(ep) {
+            let unready = proxy(config)
+                .and_then(|up| up.clusters.get(c))
+                .is_some_and(|cl| cl.unready.contains(&i));
+            self.balancers[c].set_healthy(i, !unready);
+        }
+    }
+
+    /// The life of connections to endpoint `ep` (its cluster's `ConnectionLife`).
+    pub(super) fn life(&self, config: &GatewayConfig, ep: usize) -> Option<ConnectionLife> {
+        let (c, _) = self.locate(ep)?;
+        Some(proxy(config)?.clusters.get(c)?.life)
+    }
+
+    /// Upstream connection `id`'s `Upkeep` timer fired at `now`. A connection past its cluster's
+    /// `ConnectionLife` (its age, or its time without a stream) is drained: GOAWAY, no new streams,
+    /// closed after the last one. A quiet one gets a PING: after the cluster's keepalive interval,
+    /// or [`BUSY_PING`] with streams in flight. One whose PING stays unanswered for the keepalive
+    /// timeout is dead: true, to be closed (its streams get 502 / gRPC 14, or a reset once their
+    /// response started) rather than left hanging. Otherwise the timer is armed for the next look
+    /// (not for connections gone, not answered yet, or of an endpoint that left).
+    pub(super) fn upkeep(
+        &self,
+        conns: &mut ConnTable,
+        config: &GatewayConfig,
+        id: ConnId,
+        now: Instant,
+        timers: &mut Timers,
+    ) -> bool {
+        self.look_after(conns, config, id, now, timers) == Some(true)
+    }
+
+    fn look_after(
+        &self,
+        conns: &mut ConnTable,
+        config: &GatewayConfig,
+        id: ConnId,
+        now: Instant,
+        timers: &mut Timers,
+    ) -> Option<bool> {
+        let ep = conns.get(id)?.upstream_side()?.endpoint;
+        let (c, _) = self.locate(ep)?;
+        let cluster = proxy(config)?.clusters.get(c)?;
+        let (interval, timeout) = cluster.keepalive;
+        let life = cluster.life;
+        let (h2, side) = conns.get_mut(id)?.upstream_parts()?;
+        if !side.answered || !side.upkeep_due(now) {
+            return None;
+        }
+        let age_due = life.max_duration.map(|d| side.born + d);
+        let idle_due = life.idle_timeout.zip(side.idle).map(|(t, since)| since + t);
+        let mut next = None;
+        if !side.retired {
+            if age_due.is_some_and(|t| t <= now) || idle_due.is_some_and(|t| t <= now) {
+                side.retired = true;
+                h2.go_away(ErrorCode::NO_ERROR, b"connection life over");
+            } else {
+                next = [age_due, idle_due].into_iter().flatten().min();
             }
         }
+        // Streams waiting for their answers: a dead peer is found sooner.
+        let quiet = if side.leg.is_empty() {
+            interval
+        } else {
+            interval.min(BUSY_PING)
+        };
+        let ping_due = match side.ping_sent {
+            Some(sent) if sent + timeout <= now => return Some(true),
+            Some(sent) => sent + timeout,
+            None if side.last_rx + quiet <= now => {
+                h2.send_ping(*b"h2edgeka");
+                side.ping_sent = Some(now);
+                now + timeout
+            }
+            None => side.last_rx + quiet,
+        };
+        let at = next.map_or(ping_due, |t: Instant| t.min(ping_due));
+        if side.upkeep_at(at) {
+            timers.arm(at, Timer::Upkeep(id));
+        }
+        Some(false)
     }
 
     /// Takes up a reloaded configuration (`old` was in force until now). Listeners stay (their TLS
@@ -608,6 +568,7 @@ impl Pool {
         conns: &mut ConnTable,
         old: &GatewayConfig,
         new: &GatewayConfig,
+        timers: &mut Timers,
     ) -> (Vec<Option<usize>>, Vec<BridgeId>) {
         let (Some(old), Some(new)) = (proxy(old), proxy(new)) else {
             *self = Pool::new(new, self.seed);
@@ -656,8 +617,10 @@ impl Pool {
             let to = moved.get(ep).copied().flatten();
             if let (Some(n), Some(h)) = (to, old_pool.health.get(ep)) {
                 self.health[n] = *h;
-                if h.retry_at.is_some() || h.ejected_until.is_some() {
-                    self.down.push(n);
+                if h.down {
+                    if let Some(at) = h.retry_at.max(h.ejected_until) {
+                        timers.arm(at, Timer::Reinstate(n));
+                    }
                     if let Some((c, i)) = self.locate(n) {
                         self.balancers[c].set_healthy(i, false);
                     }
@@ -680,7 +643,6 @@ impl Pool {
                 }
             }
         }
-        self.connecting = old_pool.connecting;
         let mut lost = Vec::new();
         for w in old_pool.waiting {
             match w.ep.map(|ep| moved.get(ep).copied().flatten()) {
@@ -690,26 +652,5 @@ impl Pool {
             }
         }
         (moved, lost)
-    }
-}
-
-/// Whether upstream connection `side` has lived past `life` (noting when it fell idle).
-fn past_life(side: &mut UpstreamSide, life: &ConnectionLife, now: Instant) -> bool {
-    if life.max_duration.is_some_and(|d| side.born + d <= now) {
-        return true;
-    }
-    let Some(timeout) = life.idle_timeout else {
-        return false;
-    };
-    if !side.leg.is_empty() {
-        side.idle = None;
-        return false;
-    }
-    match side.idle {
-        Some((since, opened)) if opened == side.opened => since + timeout <= now,
-        _ => {
-            side.idle = Some((now, side.opened));
-            false
-        }
     }
 }

@@ -101,13 +101,16 @@ pub(super) struct UpstreamSide {
     pub(super) retired: bool,
     /// Streams opened on it so far.
     pub(super) opened: u32,
-    /// When it was opened, and since when it has had no stream (with `opened` then, so that a
-    /// stream opened and ended between two looks still counts as use).
+    /// Its upstream acknowledged our SETTINGS (streams may be opened on it).
+    pub(super) answered: bool,
+    /// When it was opened, and since when it has had no stream.
     pub(super) born: Instant,
-    pub(super) idle: Option<(Instant, u32)>,
+    pub(super) idle: Option<Instant>,
     /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
     pub(super) last_rx: Instant,
     pub(super) ping_sent: Option<Instant>,
+    /// When its `Upkeep` timer is armed for (the earliest entry; later ones are stale).
+    upkeep: Option<Instant>,
     pub(super) leg: Leg,
     /// Streams the gateway cancelled on it lately.
     pub(super) cancels: Cancels,
@@ -119,13 +122,35 @@ impl UpstreamSide {
             endpoint,
             retired: false,
             opened: 0,
+            answered: false,
             born: now,
             idle: None,
             last_rx: now,
             ping_sent: None,
+            upkeep: None,
             leg: Leg::default(),
             cancels: Cancels::new(now),
         }
+    }
+
+    /// Whether an `Upkeep` timer must be armed for `at`: not when one is armed earlier (it looks
+    /// again then).
+    pub(super) fn upkeep_at(&mut self, at: Instant) -> bool {
+        if self.upkeep.is_some_and(|t| t <= at) {
+            return false;
+        }
+        self.upkeep = Some(at);
+        true
+    }
+
+    /// An `Upkeep` entry fired at `now`: whether it is the armed one (entries left behind by an
+    /// earlier deadline are not).
+    pub(super) fn upkeep_due(&mut self, now: Instant) -> bool {
+        if self.upkeep.is_some_and(|t| t <= now) {
+            self.upkeep = None;
+            return true;
+        }
+        false
     }
 
     /// Carries out `action` on this connection (`h2`).

@@ -3,8 +3,6 @@
 //! id; an id whose stream ended never reaches a newer stream in the same slot. What happens to a
 //! bridge is in `bridge/`.
 
-use std::time::Instant;
-
 use super::ids::ConnId;
 use super::pending::{Meter, Pending};
 use crate::h2::fields::FieldList;
@@ -59,8 +57,6 @@ pub(super) struct Bridge {
     /// Bytes at the front of `request` whose flow-control credit the client already got back (a
     /// replayed body).
     pub(super) credited: usize,
-    /// The route's timeout: the response must be complete by then.
-    pub(super) deadline: Option<Instant>,
 }
 
 impl Bridge {
@@ -78,7 +74,6 @@ impl Bridge {
             replay: None,
             attempts: 1,
             credited: 0,
-            deadline: None,
         }
     }
 
@@ -201,6 +196,11 @@ impl Bridges {
         self.free.retain(|&i| (i as usize) < len);
         self.slots.shrink_to(len * 2);
         self.free.shrink_to(len);
+    }
+
+    /// Whether [`Bridges::trim`] has nothing to give back and no bridge lives.
+    pub(super) fn is_trimmed(&self) -> bool {
+        self.live == 0 && self.slots.len() <= 64
     }
 
     /// Every live bridge, with its id.

@@ -2,8 +2,6 @@
 //! of upstream endpoints, the route-timeout heap and the buffer meter. Stream handlers reach all of
 //! it while the connection they run for is out of the table.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,10 +14,9 @@ use super::pending::Meter;
 use super::pool::{Chosen, Pool};
 use super::settings::GatewayConfig;
 use super::streams::{Bridge, BridgeId, Bridges, REPLAY_LIMIT, Replay};
+use super::timers::{Timer, Timers};
 use crate::h2::fields::FieldList;
 
-/// Route-timeout entries a worker keeps before it first prunes those of ended streams.
-pub(super) const MIN_DEADLINE_PRUNE: usize = 4096;
 /// Spare replay buffers a worker keeps.
 const SPARES: usize = 1024;
 
@@ -36,17 +33,15 @@ pub(super) struct Worker {
     pub(super) request_ids: u64,
     /// The process id, for `x-request-id` (read once: `getpid` is a system call).
     pub(super) pid: u32,
-    /// Route timeouts of proxied streams, earliest first. Entries of streams that ended stay until
-    /// due or pruned (see `bridge::expire`).
-    pub(super) deadlines: BinaryHeap<Reverse<(Instant, BridgeId)>>,
-    pub(super) prune_deadlines_at: usize,
+    /// Every deadline of the worker's connections and streams.
+    pub(super) timers: Timers,
     /// Emptied request heads and bodies kept for reuse (see `streams::Replay`).
     pub(super) spare_heads: Vec<FieldList>,
     pub(super) spare_bodies: Vec<Vec<u8>>,
     /// Body bytes waiting in every stream's queues (see `BufferLimits`).
     pub(super) meter: Meter,
-    /// When the streams are next looked at for stalls.
-    pub(super) next_stall_check: Option<Instant>,
+    /// A `Sweep` timer is armed.
+    pub(super) sweep_armed: bool,
     /// Client connections per listener, for their bound (see `client_limits.rs`).
     pub(super) clients: Clients,
 }
@@ -62,22 +57,20 @@ impl Worker {
             now,
             request_ids: 0,
             pid: std::process::id(),
-            deadlines: BinaryHeap::new(),
-            prune_deadlines_at: MIN_DEADLINE_PRUNE,
+            timers: Timers::default(),
             spare_heads: Vec::new(),
             spare_bodies: Vec::new(),
             meter: Meter::default(),
-            next_stall_check: None,
+            sweep_armed: false,
             clients: Clients::default(),
         }
     }
 
-    /// A new bridge, with its route timeout armed.
-    pub(super) fn add_bridge(&mut self, b: Bridge) -> BridgeId {
-        let deadline = b.deadline;
+    /// A new bridge, with its route timeout (the response must be complete by then) armed.
+    pub(super) fn add_bridge(&mut self, b: Bridge, deadline: Option<Instant>) -> BridgeId {
         let id = self.bridges.insert(b);
         if let Some(at) = deadline {
-            self.deadlines.push(Reverse((at, id)));
+            self.timers.arm(at, Timer::Deadline(id));
         }
         id
     }
@@ -117,14 +110,16 @@ impl Worker {
             config,
             now,
             io,
+            timers,
             ..
         } = self;
-        pool.connection_for(conns, config, ep, *now, io)
+        pool.connection_for(conns, config, ep, *now, io, timers)
     }
 
     /// Outlier detection: endpoint `ep` answered `status` (see [`Pool::record_answer`]).
     pub(super) fn record_answer(&mut self, ep: usize, status: u16) {
-        self.pool.record_answer(&self.config, ep, status, self.now);
+        self.pool
+            .record_answer(&self.config, ep, status, self.now, &mut self.timers);
     }
 
     /// Whether a stream waiting for `ep` since `since` waited longer than its connect timeout.

@@ -1,13 +1,14 @@
 //! Streams the gateway ends itself: a route timeout passed, waiting bytes stopped moving, or the
 //! worker's buffer budget ran out. Each ends on both legs with every byte it held given back to
-//! flow control, so a w upstream connection keeps its window whatever its clients do.
+//! flow control, so a shared upstream connection keeps its window whatever its clients do.
 
 use std::cmp::Reverse;
 use std::time::Duration;
 
 use super::settle::{Abort, End, settle};
 use crate::proxy::streams::BridgeId;
-use crate::proxy::worker::{MIN_DEADLINE_PRUNE, Worker};
+use crate::proxy::timers::Timer;
+use crate::proxy::worker::Worker;
 
 /// Ends bridge `id` on both legs for `why` (every connection is in the table).
 pub(in crate::proxy) fn abort(w: &mut Worker, id: BridgeId, why: Abort) {
@@ -21,52 +22,37 @@ pub(in crate::proxy) fn abort(w: &mut Worker, id: BridgeId, why: Abort) {
     settle(w, None, id, End::Aborted(why));
 }
 
-/// Route timeouts that are due: their streams end (504 / gRPC 4 DEADLINE_EXCEEDED, or a reset once
-/// their response started). Entries of streams that ended stay until due or pruned; their ids no
-/// longer reach a bridge.
-pub(in crate::proxy) fn expire(w: &mut Worker) {
-    let now = w.now;
-    while let Some(&Reverse((at, id))) = w.deadlines.peek() {
-        if at > now {
-            break;
-        }
-        w.deadlines.pop();
-        abort(w, id, Abort::Timeout);
-    }
-    // Drop the entries of ended streams once they are half the heap, so it stays within twice the
-    // live streams with a timeout (amortised O(1) per stream).
-    if w.deadlines.len() > w.prune_deadlines_at {
-        let bridges = &w.bridges;
-        w.deadlines
-            .retain(|&Reverse((_, id))| bridges.get(id).is_some());
-        w.prune_deadlines_at = (2 * w.deadlines.len()).max(MIN_DEADLINE_PRUNE);
-    }
-}
-
-/// Once per loop turn, with every connection in the table: streams over the buffer budget, and
-/// (every quarter of the stall timeout, at most once per second) streams whose bytes stopped.
+/// Once per loop turn, with every connection in the table: streams over the buffer budget end,
+/// and while the worker has streams (or slab memory to give back) a sweep is armed.
 pub(in crate::proxy) fn tend(w: &mut Worker) {
     let limits = w.config.buffers;
     if w.meter.get() > limits.budget {
         enforce_budget(w, limits.budget);
     }
-    let now = w.now;
-    if w.next_stall_check.is_some_and(|at| at > now) {
-        return;
+    if !w.sweep_armed && !w.bridges.is_trimmed() {
+        w.sweep_armed = true;
+        let every =
+            (limits.stall_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        w.timers.arm(w.now + every, Timer::Sweep);
     }
-    let every =
-        (limits.stall_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
-    w.next_stall_check = Some(now + every);
+}
+
+/// The `Sweep` timer (every quarter of the stall timeout, at most once per second): streams whose
+/// waiting bytes have not moved for the stall timeout end, and the stream slab gives back what a
+/// burst left.
+pub(in crate::proxy) fn sweep(w: &mut Worker) {
+    w.sweep_armed = false;
     w.bridges.trim();
     if w.meter.get() == 0 {
         return;
     }
+    let (now, limit) = (w.now, w.config.buffers.stall_timeout);
     let stalled: Vec<BridgeId> = w
         .bridges
         .iter_mut()
         .filter_map(|(id, b)| {
             let stuck = b.request.stuck_for(now).max(b.response.stuck_for(now));
-            (stuck >= limits.stall_timeout).then_some(id)
+            (stuck >= limit).then_some(id)
         })
         .collect();
     for id in stalled {

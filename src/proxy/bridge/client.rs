@@ -104,7 +104,7 @@ impl Handler for ClientHandler<'_> {
         let ep = chosen.endpoint;
         let mut bridge = Bridge::new((self.id, stream_id), grpc, &w.meter);
         bridge.set_cookie = chosen.set_cookie;
-        bridge.deadline = chosen.timeout.map(|t| w.now + t);
+        let deadline = chosen.timeout.map(|t| w.now + t);
         let Some(up) = w.connection_for(ep) else {
             // Every connection is full: wait for room, in arrival order, up to a bound.
             if w.pool.waiting.len() >= MAX_WAITING {
@@ -113,7 +113,7 @@ impl Handler for ClientHandler<'_> {
             }
             bridge.queued = Some(head);
             bridge.request.end = end_stream;
-            let id = w.add_bridge(bridge);
+            let id = w.add_bridge(bridge, deadline);
             side.leg.streams.insert(stream_id, id);
             let now = w.now;
             w.pool.waiting.push_back(Waiting {
@@ -123,7 +123,7 @@ impl Handler for ClientHandler<'_> {
             });
             return;
         };
-        let id = w.add_bridge(bridge);
+        let id = w.add_bridge(bridge, deadline);
         if open_upstream(w, up, id, ep, head.iter_flagged(), end_stream).is_none() {
             w.bridges.remove(id);
             side.local.answer(stream_id, grpc, Reason::Unavailable);

@@ -24,8 +24,9 @@ mod pump;
 mod settle;
 mod upstream;
 
-pub(super) use abort::{expire, tend as tend_buffers};
+pub(super) use abort::{abort, sweep, tend as tend_buffers};
 pub(super) use client::{ClientHandler, after_recv as client_after_recv, dispatch_waiting};
+pub(super) use settle::Abort;
 pub(super) use settle::{End, settle};
 pub(super) use upstream::{UpstreamHandler, after_recv as upstream_after_recv};
 
@@ -47,7 +48,7 @@ pub(super) fn connection_gone(w: &mut Worker, id: ConnId, conn: Conn) {
         Kind::Upstream(side) => {
             let failed = !conn.h2.settings_acked();
             let now = w.now;
-            w.pool.leave(id, side.endpoint, failed, now);
+            w.pool.leave(id, side.endpoint, failed, now, &mut w.timers);
             upstream::gone(side, id, w);
         }
         Kind::Client { .. } => {}

@@ -265,8 +265,7 @@ impl H2Server {
         }
         self.heads_seen = self.seen.requests.len();
         if let Some(n) = f.goaway_after_requests.get() {
-            if self.heads_seen >= n {
-                let first = self.seen.requests[0].0;
+            if let Some(&(first, _)) = self.seen.requests.first().filter(|_| self.heads_seen >= n) {
                 self.go_away(first, out);
             }
         }

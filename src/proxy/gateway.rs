@@ -192,6 +192,19 @@ impl<E: Events> Gateway<E> {
             let used = run_recv(h2, kind, id, w, rx);
             rx.drain(..used.min(rx.len()));
         }
+        if matches!(kind, Kind::Upstream(_)) {
+            // An upstream's burst (a backend that resumes after a stall answers everything at
+            // once) is taken, not refused: what it may send is bounded by the windows we granted,
+            // and the connection carries many clients' streams. A client past the bound gets
+            // GOAWAY (below): it is one peer sending faster than its share.
+            while rx.len() > MAX_BUFFERED_INPUT / 2 {
+                let used = run_recv(h2, kind, id, w, rx).min(rx.len());
+                if used == 0 {
+                    break;
+                }
+                rx.drain(..used);
+            }
+        }
         after_recv(h2, kind, id, w);
         if let Some(limit) = h2.take_tripped_limit() {
             w.events

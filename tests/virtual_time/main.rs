@@ -86,19 +86,32 @@ pub enum Listening {
 
 /// A gateway on `yaml` whose endpoint `i` behaves as `endpoints[i]`.
 pub fn sim(yaml: &str, endpoints: Vec<Listening>) -> H2Sim {
+    sim_with(yaml, endpoints, ())
+}
+
+/// As [`sim`], with `events` observing the gateway.
+pub fn sim_with<E: Events>(
+    yaml: &str,
+    endpoints: Vec<Listening>,
+    events: E,
+) -> Sim<H2Client, H2Server, E> {
     let config = gateway_config(yaml).unwrap_or_else(|e| panic!("config: {e}"));
     let by_addr: HashMap<SocketAddr, Listening> = endpoints
         .into_iter()
         .enumerate()
         .map(|(i, l)| (endpoint(i as u8), l))
         .collect();
-    Sim::new(config, Instant::now(), 7, move |addr, now| {
-        match by_addr.get(&addr) {
+    Sim::with_events(
+        config,
+        Instant::now(),
+        7,
+        events,
+        move |addr, now| match by_addr.get(&addr) {
             Some(Listening::Serves(f)) => Dial::Accept(H2Server::new(f.clone(), now)),
             Some(Listening::Blackhole) => Dial::Blackhole,
             Some(Listening::Refuses) | None => Dial::Refuse,
-        }
-    })
+        },
+    )
 }
 
 pub fn serves() -> (Rc<Faults>, Listening) {
@@ -126,12 +139,16 @@ pub fn client_with<E: Events>(
 }
 
 /// A client that reads everything, with default windows.
-pub fn honest(sim: &mut H2Sim) -> ClientId {
+pub fn honest<E: Events>(sim: &mut Sim<H2Client, H2Server, E>) -> ClientId {
     client_with(sim, &Config::default(), true)
 }
 
 /// `n` fresh downloads of `bytes` each on a new honest connection all complete within 20 s.
-pub fn fresh_downloads_complete(sim: &mut H2Sim, n: usize, bytes: usize) {
+pub fn fresh_downloads_complete<E: Events>(
+    sim: &mut Sim<H2Client, H2Server, E>,
+    n: usize,
+    bytes: usize,
+) {
     let c = honest(sim);
     let ids: Vec<u32> = (0..n)
         .map(|_| sim.client_mut(c).get(&format!("/bytes/{bytes}")))

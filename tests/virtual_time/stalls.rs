@@ -1,10 +1,13 @@
 //! Backends that stall and clients that never read (moved from `tests/shared_upstream.rs`, which
 //! keeps the real-socket side: late answers after a stall, the same attack in front of nghttpd,
-//! and the memory the gateway process takes).
+//! and the memory the gateway process takes). Late answers run here too: the harness delivers a
+//! backend's burst in one piece, which real sockets never did.
 
 use std::time::Duration;
 
+use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::Config;
+use h2edge::proxy::events::{Events, Limit};
 
 use crate::{
     ALL_TO_UP, client_with, endpoint, fresh_downloads_complete, honest, serves, sim, yaml,
@@ -126,4 +129,59 @@ fn clients_that_never_read_are_ended_and_others_are_served() {
         assert!(all_ended, "attacker {a:?}: {open} streams still held");
     }
     fresh_downloads_complete(&mut sim, 24, 256 << 10);
+}
+
+/// A backend that stalls, then answers everything at once: the gateway cancelled (or, past 100
+/// cancellations, replaced and forgot) the streams that timed out meanwhile, and the burst of late
+/// answers must fail nothing else. The harness hands the whole burst over in one read, which the
+/// gateway once answered with GOAWAY ENHANCE_YOUR_CALM ("input backlog"), failing the connection.
+#[test]
+fn late_answers_after_a_stall_fail_no_other_stream() {
+    let (faults, up) = serves();
+    let rules = "[{matches: [{path: {type: PathPrefix, value: /t/}}], timeouts: {request: 200ms}, \
+                 backendRefs: [{name: up, port: 80}]}, {backendRefs: [{name: up, port: 80}]}]";
+    let yaml = yaml(&[endpoint(0)], "", rules, "");
+    let mut sim = crate::sim_with(&yaml, vec![up], Limits::default());
+    fresh_downloads_complete(&mut sim, 1, 1);
+    faults.frozen.set(true);
+    let c = client_with(&mut sim, &Config::default(), true);
+    // Long answers, so that the backend still has each stream open when its reset arrives.
+    let timed: Vec<u32> = (0..250)
+        .map(|_| sim.client_mut(c).get("/t/bytes/1048576"))
+        .collect();
+    // Last, so that its answer comes after the late ones.
+    let ok = sim.client_mut(c).get("/ok");
+    let all_timed_out = sim.run_until(Duration::from_secs(5), |s| {
+        timed.iter().all(|id| s.client(c).ended(*id))
+    });
+    assert!(all_timed_out, "route timeouts answered");
+    assert!(
+        timed
+            .iter()
+            .all(|&id| sim.client(c).status(id) == Some("504"))
+    );
+    sim.run_for(Duration::from_millis(500));
+    faults.frozen.set(false);
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.client(c).ended(ok)));
+    assert_eq!(sim.client(c).status(ok), Some("200"));
+    assert!(sim.client(c).seen.resets.is_empty() && sim.client(c).seen.goaways.is_empty());
+    assert_eq!(sim.gateway.events().0, [], "no limit tripped");
+    for u in sim.upstream_ids() {
+        let seen = &sim.upstream(u).seen;
+        assert!(
+            seen.goaways.iter().all(|&g| g == ErrorCode::NO_ERROR),
+            "the gateway failed a connection: {:?}",
+            seen.goaways
+        );
+    }
+}
+
+/// Records the abuse limits tripped.
+#[derive(Default)]
+struct Limits(Vec<(Limit, bool)>);
+
+impl Events for Limits {
+    fn limit_tripped(&mut self, limit: Limit, upstream: bool) {
+        self.0.push((limit, upstream));
+    }
 }

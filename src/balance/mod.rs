@@ -35,14 +35,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use key::{KeyOutcome, SetCookie};
+pub use key::{KeyOutcome, KeySource, SetCookie};
 pub use rng::{Rng, worker_seed};
 pub use spec::{
     ClusterSpec, CookieSpec, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MINIMUM_RING_SIZE, EndpointSpec,
     Failover, HashAlgorithm, HashKeySpec, Locality, LocalitySpec, PolicySpec, Site,
 };
 
-use crate::route::request::{Headers, Request};
 use maglev::Maglev;
 use ring_hash::Ring;
 
@@ -451,7 +450,7 @@ impl Balancer {
 
     /// Picks an endpoint for `req`; `None` when no endpoint is healthy (answer 503 / gRPC 14).
     #[inline]
-    pub fn pick<H: Headers + ?Sized>(&mut self, req: &Request<'_, H>) -> Option<Picked<'_>> {
+    pub fn pick<R: KeySource + ?Sized>(&mut self, req: &R) -> Option<Picked<'_>> {
         let (hash, generated) = match &self.cluster.policy {
             PolicySpec::ConsistentHash { key: spec, .. } => {
                 let fallback = self.rng.next_u64();

@@ -22,9 +22,10 @@ use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
 use super::pending::Meter;
 use super::pool::Pool;
-use super::upstreams::{TcpKeepalive, Upstreams};
-use crate::h2::conn::{self, Connection, Role};
+use super::upstreams::Upstreams;
+use crate::h2::conn::{self, Connection, PREFACE, Role};
 use crate::h2::fields::FieldList;
+use crate::runtime::socket::TcpKeepalive;
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
 
 /// A connection's handle: its index in the worker's table.
@@ -34,7 +35,6 @@ pub type Token = usize;
 pub const HTTP1_REPLY: &[u8] =
     b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n\
 content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n";
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Route-timeout entries a worker keeps before it first prunes finished ones.
 const MIN_DEADLINE_PRUNE: usize = 4096;
 /// Plaintext input kept for one connection while its frames wait to be processed.

@@ -16,6 +16,7 @@ use crate::route::{
     BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteKind,
     RouteMatch, RouteMeta, RouteTable, TableSpec,
 };
+use crate::runtime::socket::TcpKeepalive;
 
 /// PING keepalive where the configuration sets none: a quiet connection is checked every 30 s and
 /// given 10 s to answer.
@@ -98,18 +99,6 @@ pub struct StreamLimits {
     /// Streams open at once to the whole cluster from this worker (`http2MaxRequests` shared
     /// out over the workers); more are answered 503 / gRPC 14 at once.
     pub in_flight: Option<usize>,
-}
-
-/// TCP keepalive on the sockets of upstream connections (`connectionPool.tcp.tcpKeepalive`);
-/// `None` fields keep the kernel's defaults.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpKeepalive {
-    /// Idle time before the first probe.
-    pub time: Option<Duration>,
-    /// Time between probes.
-    pub interval: Option<Duration>,
-    /// Unanswered probes before the connection is dropped.
-    pub probes: Option<u32>,
 }
 
 /// When a worker drains or closes an upstream connection of its own accord (`None`: never).

@@ -28,10 +28,11 @@ use crate::h2::conn;
 use crate::proxy::client_limits::ClientLimits;
 use crate::proxy::gateway::{BufferLimits, Endpoint, GatewayConfig, Listener, Service};
 use crate::proxy::upstreams::{
-    ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, TcpKeepalive, UpstreamCluster,
-    Upstreams, upstream_h2,
+    ConnectionLife, DEFAULT_KEEPALIVE, Outlier, StreamLimits, UpstreamCluster, Upstreams,
+    upstream_h2,
 };
 use crate::route::RouteTable;
+use crate::runtime::socket::TcpKeepalive;
 use crate::tls::client::{self, Identity};
 use crate::tls::server::{ServerCert, server_config_auth};
 

@@ -30,6 +30,7 @@ use super::stream_map::StreamMap;
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
+use crate::h2::grpc;
 
 /// Streams waiting for room on an upstream connection, per worker.
 pub(super) const MAX_WAITING: usize = 4096;
@@ -181,12 +182,6 @@ impl UpstreamSide {
             cancels: (0, now),
         }
     }
-}
-
-fn is_grpc(fields: &FieldList) -> bool {
-    fields
-        .get(b"content-type")
-        .is_some_and(|ct| ct.starts_with(b"application/grpc"))
 }
 
 /// The client connection's parts, when it is in the table and runs the proxy.
@@ -456,7 +451,7 @@ impl<'a> ClientHandler<'a> {
 
 impl Handler for ClientHandler<'_> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
-        let grpc = is_grpc(fields);
+        let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
         let side = &mut *self.side;
         headers::forwarded_for(
             fields.get(b"x-forwarded-for"),

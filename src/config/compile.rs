@@ -3,15 +3,15 @@
 //! ([`crate::balance::ClusterSpec`]), plus the gateway's [`Site`] for locality.
 //!
 //! Indices carry over: `TableSpec::http_routes[i]` is `Config::http_routes[i]` (so the proxy finds
-//! a matched rule's timeouts in the model), and a backend's [`route::ClusterId`] is the
-//! [`ClusterId`] of the model, so `Config::clusters[id]` has its endpoints, TLS and pool limits.
+//! a matched rule's timeouts in the model), and a backend's [`ClusterId`] is the one of the model,
+//! so `Config::clusters[id]` has its endpoints, TLS and pool limits.
 
 use std::net::SocketAddr;
 
 use super::model::{
-    Cluster, ClusterId, Config, Endpoint, EndpointAddress, Endpoints, Gateway, GrpcMethodMatch,
-    HashAlgorithm, HashKey, HeaderMatch, LbPolicy, LoadBalancer, Locality, Meta, PathMatch,
-    QueryParamMatch, StringMatch, WeightedBackend,
+    Cluster, Config, Endpoint, EndpointAddress, Endpoints, Gateway, GrpcMethodMatch, HashKey,
+    HeaderMatch, LbPolicy, LoadBalancer, Meta, PathMatch, QueryParamMatch, StringMatch,
+    WeightedBackend,
 };
 use crate::balance::{self, ClusterSpec, EndpointSpec, LocalitySpec, PolicySpec, Site};
 use crate::route::{self, TableSpec};
@@ -158,18 +158,9 @@ fn backends(config: &Config, list: &[WeightedBackend]) -> Vec<route::BackendSpec
     list.iter()
         .map(|b| {
             let c = config.cluster(b.cluster);
-            route::BackendSpec::new(
-                format!("{}:{}", c.service, c.port),
-                route_cluster_id(b.cluster),
-                b.weight,
-            )
+            route::BackendSpec::new(format!("{}:{}", c.service, c.port), b.cluster, b.weight)
         })
         .collect()
-}
-
-/// The table's id for a model cluster (the same index).
-pub fn route_cluster_id(id: ClusterId) -> route::ClusterId {
-    route::ClusterId(u32::try_from(id.0).unwrap_or(u32::MAX))
 }
 
 /// A balancer input and the endpoints to mark unhealthy when it is built (those not ready).
@@ -204,7 +195,7 @@ pub fn cluster_spec(cluster: &Cluster) -> CompiledCluster {
             EndpointSpec {
                 id,
                 weight: 1,
-                locality: locality(&e.locality),
+                locality: e.locality.clone(),
                 labels: e
                     .labels
                     .iter()
@@ -239,14 +230,6 @@ pub fn cluster_spec_resolved(cluster: &Cluster, addresses: &[SocketAddr]) -> Com
     out
 }
 
-fn locality(l: &Locality) -> balance::Locality {
-    balance::Locality {
-        region: l.region.clone().unwrap_or_default(),
-        zone: l.zone.clone().unwrap_or_default(),
-        subzone: l.subzone.clone().unwrap_or_default(),
-    }
-}
-
 /// `loadBalancer` → the balancer's policy and locality mode.
 pub fn policy_spec(lb: &LoadBalancer) -> (PolicySpec, LocalitySpec) {
     let policy = match &lb.policy {
@@ -265,14 +248,7 @@ pub fn policy_spec(lb: &LoadBalancer) -> (PolicySpec, LocalitySpec) {
                 HashKey::SourceIp => balance::HashKeySpec::SourceIp,
                 HashKey::QueryParameter(q) => balance::HashKeySpec::QueryParam(q.clone()),
             },
-            algorithm: match h.algorithm {
-                HashAlgorithm::RingHash { minimum_ring_size } => {
-                    balance::HashAlgorithm::RingHash { minimum_ring_size }
-                }
-                HashAlgorithm::Maglev { table_size } => {
-                    balance::HashAlgorithm::Maglev { table_size }
-                }
-            },
+            algorithm: h.algorithm,
         },
     };
     let locality = match &lb.locality {
@@ -309,14 +285,12 @@ pub fn site(gateway: &Gateway) -> Site {
         (ZONE_LABEL, &l.zone),
         (SUBZONE_LABEL, &l.subzone),
     ] {
-        if let Some(v) = value {
-            if !labels.iter().any(|(k, _)| k == key) {
-                labels.push((key.to_string(), v.clone()));
-            }
+        if !value.is_empty() && !labels.iter().any(|(k, _)| k == key) {
+            labels.push((key.to_string(), value.clone()));
         }
     }
     Site {
-        locality: locality(l),
+        locality: l.clone(),
         labels,
     }
 }
@@ -345,11 +319,8 @@ mod tests {
         )
         .with_port(443);
         let m = table.route(&req, 7).expect("routed");
-        assert_eq!(m.cluster, route_cluster_id(ClusterId(0)));
-        assert_eq!(
-            c.cluster(ClusterId(m.cluster.0 as usize)).name(),
-            "default/product:50051"
-        );
+        assert_eq!(m.cluster, route::ClusterId(0));
+        assert_eq!(c.cluster(m.cluster).name(), "default/product:50051");
         let other = Request::new(
             b"grpc.example.com",
             b"/other.Service/Get",

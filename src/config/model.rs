@@ -14,6 +14,9 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::problem::Problem;
+use crate::balance::{HashAlgorithm, Locality};
+use crate::route::ClusterId;
+use crate::runtime::socket::TcpKeepalive;
 
 /// The whole configuration: gateways with their listeners, routes attached to them, and the
 /// clusters the routes send to.
@@ -35,7 +38,7 @@ pub struct Config {
 
 impl Config {
     pub fn cluster(&self, id: ClusterId) -> &Cluster {
-        &self.clusters[id.0]
+        &self.clusters[id.index()]
     }
 
     /// The cluster of `service`:`port` in `namespace`, if some route sends to it.
@@ -43,7 +46,7 @@ impl Config {
         self.clusters
             .iter()
             .position(|c| c.namespace == namespace && c.service == service && c.port == port)
-            .map(ClusterId)
+            .map(ClusterId::from_index)
     }
 
     /// Every listener of every gateway, with its address.
@@ -494,10 +497,6 @@ pub enum GrpcMethodMatch {
 // ---------------------------------------------------------------------------------------------
 // Clusters, endpoints and traffic policy
 
-/// Index into [`Config::clusters`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterId(pub usize);
-
 /// Where the traffic for one Service port goes, and how.
 #[derive(Clone, Debug)]
 pub struct Cluster {
@@ -594,14 +593,6 @@ pub struct ClientConnections {
     pub max_connections_per_worker: Option<usize>,
 }
 
-/// Istio locality: `region/zone/subzone`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Locality {
-    pub region: Option<String>,
-    pub zone: Option<String>,
-    pub subzone: Option<String>,
-}
-
 /// What DestinationRule says for a cluster (port-level settings already applied).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrafficPolicy {
@@ -669,17 +660,6 @@ pub struct HashCookie {
     pub attributes: Vec<(String, String)>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HashAlgorithm {
-    /// Ring hash (Ketama); default `minimum_ring_size` 1024.
-    RingHash { minimum_ring_size: u64 },
-    /// Maglev; `table_size` is prime, default 65537.
-    Maglev { table_size: u64 },
-}
-
-pub const DEFAULT_MINIMUM_RING_SIZE: u64 = 1024;
-pub const DEFAULT_MAGLEV_TABLE_SIZE: u64 = 65537;
-
 /// `localityLbSetting`: failover by locality or by ordered labels (at most one of the two
 /// lists is set). Enabled with neither list: prefer the gateway's own zone, then its region.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -736,13 +716,6 @@ impl Default for ConnectionPool {
             http2_keepalive: None,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpKeepalive {
-    pub probes: Option<u32>,
-    pub time: Option<Duration>,
-    pub interval: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
-use crate::balance::{self, Site};
+use crate::balance::{self, Locality, Site};
 use crate::config::compile::{self, CompiledCluster};
 use crate::config::model::{
     CertKeyPair, ClientCert, Cluster, Config, EndpointAddress, Endpoints, FrontendValidationMode,
-    Gateway, Http2Settings, Locality, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
+    Gateway, Http2Settings, Protocol, SubjectAltName, TrustAnchor, UpstreamTls,
 };
 use crate::h2::conn;
 use crate::proxy::client_limits::ClientLimits;

@@ -41,10 +41,8 @@ use h2edge::demo;
 use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::{Config, Connection, Handler, Role};
 use h2edge::h2::fields::FieldList;
-use h2edge::proxy::gateway::{
-    Endpoint, Gateway, GatewayConfig, IoRequest, Listener, Service, Token,
-};
-use h2edge::proxy::upstreams::Upstreams;
+use h2edge::proxy::gateway::{Gateway, GatewayConfig, IoRequest, Listener, Service, Token};
+use h2edge::proxy::upstreams::{Endpoint, Upstreams};
 use h2edge::tls::client::{Identity, UpstreamTls, client_config};
 use rustls::pki_types::ServerName;
 use unary::{Answerer, grpc_message};

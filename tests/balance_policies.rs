@@ -575,7 +575,9 @@ fn locality_prefers_local_zone_then_failover_order() {
         },
     ]);
     let c = Arc::new(Cluster::build(&spec, &site).unwrap());
-    let prio: Vec<u32> = c.endpoints().iter().map(|e| e.priority).collect();
+    let prio: Vec<u32> = (0..c.endpoints().len())
+        .filter_map(|i| c.priority(i))
+        .collect();
     assert_eq!(prio, [0, 0, 2, 4, 3]);
     let mut w = Balancer::new(c, 1);
     let picks: Vec<usize> = (0..4).map(|_| pick(&mut w)).collect();

@@ -97,16 +97,6 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// One endpoint as the cluster keeps it.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    pub id: String,
-    pub weight: u32,
-    pub locality: Locality,
-    /// Locality priority (0 = preferred).
-    pub priority: u32,
-}
-
 pub(crate) enum Table {
     None,
     Ring(Ring),
@@ -128,7 +118,9 @@ pub(crate) struct Level {
 pub struct Cluster {
     name: String,
     policy: PolicySpec,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<EndpointSpec>,
+    /// Per endpoint: its locality priority (0 = preferred).
+    priorities: Vec<u32>,
     levels: Vec<Level>,
     /// Endpoint index → (level, member position); `None` for weight 0.
     locate: Vec<Option<(u32, u32)>>,
@@ -191,22 +183,13 @@ impl Cluster {
             _ => None,
         };
 
-        let prio = locality::priorities(&spec.locality, site, &spec.endpoints);
-        let endpoints: Vec<Endpoint> = spec
-            .endpoints
-            .iter()
-            .zip(&prio)
-            .map(|(e, &p)| Endpoint {
-                id: e.id.clone(),
-                weight: e.weight,
-                locality: e.locality.clone(),
-                priority: p,
-            })
-            .collect();
+        let endpoints = &spec.endpoints;
+        let prio = locality::priorities(&spec.locality, site, endpoints);
         let mut priorities: Vec<u32> = endpoints
             .iter()
-            .filter(|e| e.weight > 0)
-            .map(|e| e.priority)
+            .zip(&prio)
+            .filter(|(e, _)| e.weight > 0)
+            .map(|(_, &p)| p)
             .collect();
         priorities.sort_unstable();
         priorities.dedup();
@@ -215,10 +198,7 @@ impl Cluster {
         let mut levels = Vec::with_capacity(priorities.len());
         for (li, &p) in priorities.iter().enumerate() {
             let mut members: Vec<u32> = (0..endpoints.len() as u32)
-                .filter(|&i| {
-                    let e = &endpoints[i as usize];
-                    e.weight > 0 && e.priority == p
-                })
+                .filter(|&i| endpoints[i as usize].weight > 0 && prio[i as usize] == p)
                 .collect();
             if algorithm.is_some() {
                 members.sort_by(|&a, &b| endpoints[a as usize].id.cmp(&endpoints[b as usize].id));
@@ -262,7 +242,8 @@ impl Cluster {
         Ok(Cluster {
             name: spec.name.clone(),
             policy: spec.policy.clone(),
-            endpoints,
+            endpoints: spec.endpoints.clone(),
+            priorities: prio,
             levels,
             locate,
         })
@@ -277,8 +258,13 @@ impl Cluster {
     }
 
     /// The endpoints, in spec order (a pick returns an index into this).
-    pub fn endpoints(&self) -> &[Endpoint] {
+    pub fn endpoints(&self) -> &[EndpointSpec] {
         &self.endpoints
+    }
+
+    /// Endpoint `i`'s locality priority (0 = preferred; where the gateway runs decides it).
+    pub fn priority(&self, i: usize) -> Option<u32> {
+        self.priorities.get(i).copied()
     }
 
     /// The priority levels in use (ascending) with their endpoint indices.

@@ -1,10 +1,13 @@
-//! From the validated [`Config`] to the inputs of the data plane: the route table
-//! ([`crate::route::TableSpec`]) and one balancer spec per cluster
-//! ([`crate::balance::ClusterSpec`]), plus the gateway's [`Site`] for locality.
+//! From the validated [`Config`] to what the data plane runs, in this one place: the route table
+//! input ([`crate::route::TableSpec`]), one balancer spec per cluster
+//! ([`crate::balance::ClusterSpec`]) and the gateway's [`Site`] for locality (here), and every
+//! runtime setting built from them ([`plan`]).
 //!
 //! Indices carry over: `TableSpec::http_routes[i]` is `Config::http_routes[i]` (so the proxy finds
 //! a matched rule's timeouts in the model), and a backend's [`ClusterId`] is the one of the model,
 //! so `Config::clusters[id]` has its endpoints, TLS and pool limits.
+
+mod plan;
 
 use std::net::SocketAddr;
 
@@ -15,6 +18,8 @@ use super::model::{
 };
 use crate::balance::{self, ClusterSpec, EndpointSpec, LocalitySpec, PolicySpec, Site};
 use crate::route::{self, TableSpec};
+
+pub use plan::{Plan, Resolver, plan};
 
 const REGION_LABEL: &str = "topology.kubernetes.io/region";
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";

@@ -678,12 +678,13 @@ pub struct LocalityFailover {
     pub to: String,
 }
 
-/// `connectionPool`. `None` means the Istio default (effectively unlimited).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `connectionPool`. `None` means the Istio default (effectively unlimited), except where a field
+/// says which built-in default applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionPool {
     pub max_connections: Option<u32>,
-    /// Default 10s.
-    pub connect_timeout: Duration,
+    /// `None`: `DEFAULT_CONNECT_TIMEOUT` (10 s, as Istio).
+    pub connect_timeout: Option<Duration>,
     pub tcp_idle_timeout: Option<Duration>,
     pub max_connection_duration: Option<Duration>,
     pub tcp_keepalive: Option<TcpKeepalive>,
@@ -697,25 +698,6 @@ pub struct ConnectionPool {
     pub max_concurrent_streams: Option<u32>,
     pub http_idle_timeout: Option<Duration>,
     pub http2_keepalive: Option<Http2Keepalive>,
-}
-
-impl Default for ConnectionPool {
-    fn default() -> Self {
-        ConnectionPool {
-            max_connections: None,
-            connect_timeout: Duration::from_secs(10),
-            tcp_idle_timeout: None,
-            max_connection_duration: None,
-            tcp_keepalive: None,
-            http1_max_pending_requests: None,
-            http2_max_requests: None,
-            max_requests_per_connection: None,
-            max_retries: None,
-            max_concurrent_streams: None,
-            http_idle_timeout: None,
-            http2_keepalive: None,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

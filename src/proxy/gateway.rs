@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ServerConfig};
+use rustls::ServerConfig;
 
 use super::bridge::{self, ClientSide, UpstreamSide};
 use super::client_limits::{ClientClock, ClientLimits, Clients, Expiry, Status};
@@ -47,15 +46,6 @@ pub enum Listener {
     H2c,
     /// TLS with ALPN `h2`.
     Tls(Arc<ServerConfig>),
-}
-
-/// One upstream endpoint: where it is and how to talk to it.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    /// TLS (with the name used for SNI and, unless the config checks a URI SAN, for verification);
-    /// `None` for h2c.
-    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
 /// What the worker does with the streams its clients open.

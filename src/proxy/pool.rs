@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::bridge::{self, UpstreamSide};
-use super::gateway::{Conn, Endpoint, GatewayConfig, IoRequest, Kind, Service, Shared, Tls, Token};
+use super::gateway::{Conn, GatewayConfig, IoRequest, Kind, Service, Shared, Tls, Token};
 use super::local::Reason;
+use super::upstreams::Endpoint;
 use super::upstreams::{ConnectionLife, Upstreams};
 use crate::balance::{Balancer, PolicySpec, Rng};
 use crate::h2::conn::{self, Connection, Role};

@@ -5,11 +5,14 @@
 //! keeps its own [`Balancer`](crate::balance::Balancer) per cluster and its own connections per
 //! endpoint.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+
 use super::client_limits::ClientLimits;
-use super::gateway::Endpoint;
 use crate::balance::{self, ClusterSpec, EndpointSpec, PolicySpec, Site};
 use crate::h2::conn;
 use crate::route::{
@@ -22,6 +25,10 @@ use crate::runtime::socket::TcpKeepalive;
 /// given 10 s to answer.
 pub const DEFAULT_KEEPALIVE: (Duration, Duration) =
     (Duration::from_secs(30), Duration::from_secs(10));
+
+/// How long an upstream connection may take to answer where the configuration sets no
+/// `connectTimeout` (Istio's default).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Each upstream stream's receive window where the configuration sets none. Upstreams are near (a
 /// round trip well under a millisecond inside a cluster), so 256 KiB keeps a stream at full speed,
@@ -85,6 +92,15 @@ pub struct UpstreamCluster {
     /// Settings and limits of the connections to its endpoints (DestinationRule annotations);
     /// `None`: `GatewayConfig::client_h2`.
     pub client_h2: Option<conn::Config>,
+}
+
+/// One upstream endpoint: where it is and how to talk to it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// TLS (with the name used for SNI and, unless the config checks a URI SAN, for verification);
+    /// `None` for h2c.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
 /// Bounds on the streams a worker sends to one cluster (`None`: no bound of its own).
@@ -159,7 +175,7 @@ impl Upstreams {
                 endpoints,
                 unready: Vec::new(),
                 max_connections,
-                connect_timeout: Duration::from_secs(10),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 keepalive: DEFAULT_KEEPALIVE,
                 outlier: None,
                 limits: StreamLimits::default(),

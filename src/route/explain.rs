@@ -325,7 +325,8 @@ pub fn explain<'c, H: Headers + ?Sized>(
             be.endpoints = cluster
                 .endpoints()
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     let mut s = format!("{} (weight {}", e.id, e.weight);
                     if !e.locality.region.is_empty() || !e.locality.zone.is_empty() {
                         s.push_str(&format!(
@@ -333,7 +334,8 @@ pub fn explain<'c, H: Headers + ?Sized>(
                             e.locality.region, e.locality.zone, e.locality.subzone
                         ));
                     }
-                    s.push_str(&format!(", priority {})", e.priority));
+                    let priority = cluster.priority(i).unwrap_or_default();
+                    s.push_str(&format!(", priority {priority})"));
                     s
                 })
                 .collect();

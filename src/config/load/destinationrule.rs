@@ -652,7 +652,7 @@ fn connection_pool(cx: &mut Cx, at: &At) -> Option<ConnectionPool> {
                 );
                 ok = false;
             }
-            pool.connect_timeout = d;
+            pool.connect_timeout = Some(d);
         }
         pool.tcp_idle_timeout =
             opt_dur(cx, &mut tf, "idleTimeout", &mut ok).filter(|d| !d.is_zero());

@@ -1,7 +1,7 @@
 //! Per-stream load balancing over one upstream cluster.
 //!
 //! Two halves:
-//! - [`Cluster`]: built once per config from a [`ClusterSpec`], immutable, shared by every worker
+//! - [`Tables`]: built once per config from a [`ClusterSpec`], immutable, shared by every worker
 //!   (e.g. in an `Arc`): endpoints, locality priority levels, and the precomputed tables (ring,
 //!   Maglev table, weights).
 //! - [`Balancer`]: one per worker per cluster, plain mutable state with no locks and no atomics:
@@ -97,7 +97,7 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-pub(crate) enum Table {
+pub(crate) enum HashTable {
     None,
     Ring(Ring),
     Maglev(Maglev),
@@ -111,11 +111,12 @@ pub(crate) struct Level {
     /// Parallel to `members`.
     pub(crate) weights: Vec<u32>,
     pub(crate) equal_weights: bool,
-    pub(crate) table: Table,
+    pub(crate) table: HashTable,
 }
 
-/// The immutable, shareable part of a cluster's balancer.
-pub struct Cluster {
+/// The immutable, shareable part of a cluster's balancer: its endpoints and the tables built over
+/// them (the cluster itself is the configuration's; its runtime settings are the proxy's).
+pub struct Tables {
     name: String,
     policy: PolicySpec,
     endpoints: Vec<EndpointSpec>,
@@ -126,9 +127,9 @@ pub struct Cluster {
     locate: Vec<Option<(u32, u32)>>,
 }
 
-impl Cluster {
+impl Tables {
     /// Validates and precomputes a cluster. `site` is where this gateway runs (locality).
-    pub fn build(spec: &ClusterSpec, site: &Site) -> Result<Cluster, BuildError> {
+    pub fn build(spec: &ClusterSpec, site: &Site) -> Result<Tables, BuildError> {
         let cluster = || spec.name.clone();
         let mut seen = HashMap::new();
         for e in &spec.endpoints {
@@ -213,9 +214,9 @@ impl Cluster {
                 .map(|&i| endpoints[i as usize].id.as_str())
                 .collect();
             let table = match algorithm {
-                None => Table::None,
+                None => HashTable::None,
                 Some(HashAlgorithm::RingHash { minimum_ring_size }) => {
-                    Table::Ring(Ring::build(&ids, &weights, minimum_ring_size))
+                    HashTable::Ring(Ring::build(&ids, &weights, minimum_ring_size))
                 }
                 Some(HashAlgorithm::Maglev { table_size }) => {
                     if (members.len() as u64) > table_size {
@@ -225,7 +226,7 @@ impl Cluster {
                             reason: "is smaller than the number of endpoints",
                         });
                     }
-                    Table::Maglev(Maglev::build(&ids, &weights, table_size))
+                    HashTable::Maglev(Maglev::build(&ids, &weights, table_size))
                 }
             };
             for (pos, &m) in members.iter().enumerate() {
@@ -239,7 +240,7 @@ impl Cluster {
                 table,
             });
         }
-        Ok(Cluster {
+        Ok(Tables {
             name: spec.name.clone(),
             policy: spec.policy.clone(),
             endpoints: spec.endpoints.clone(),
@@ -279,9 +280,9 @@ impl Cluster {
     pub fn table_shares(&self, level: usize) -> Option<Vec<(usize, usize)>> {
         let l = self.levels.get(level)?;
         let counts = match &l.table {
-            Table::None => return None,
-            Table::Ring(r) => r.points_per_member(l.members.len()),
-            Table::Maglev(m) => m.slots_per_member(l.members.len()),
+            HashTable::None => return None,
+            HashTable::Ring(r) => r.points_per_member(l.members.len()),
+            HashTable::Maglev(m) => m.slots_per_member(l.members.len()),
         };
         Some(
             l.members
@@ -295,9 +296,9 @@ impl Cluster {
     /// Size of the ring or Maglev table of level `level`.
     pub fn table_len(&self, level: usize) -> Option<usize> {
         match &self.levels.get(level)?.table {
-            Table::None => None,
-            Table::Ring(r) => Some(r.len()),
-            Table::Maglev(m) => Some(m.len()),
+            HashTable::None => None,
+            HashTable::Ring(r) => Some(r.len()),
+            HashTable::Maglev(m) => Some(m.len()),
         }
     }
 
@@ -306,17 +307,17 @@ impl Cluster {
     pub fn hash_owner(&self, hash: u64) -> Option<usize> {
         let l = self.levels.first()?;
         let m = match &l.table {
-            Table::None => return None,
-            Table::Ring(r) => r.owner(hash)?,
-            Table::Maglev(t) => t.owner(hash)?,
+            HashTable::None => return None,
+            HashTable::Ring(r) => r.owner(hash)?,
+            HashTable::Maglev(t) => t.owner(hash)?,
         };
         l.members.get(m as usize).map(|&e| e as usize)
     }
 }
 
-impl fmt::Debug for Cluster {
+impl fmt::Debug for Tables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cluster")
+        f.debug_struct("Tables")
             .field("name", &self.name)
             .field("policy", &self.policy)
             .field("endpoints", &self.endpoints.len())
@@ -373,7 +374,7 @@ impl LevelState {
 /// What a pick chose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Picked<'a> {
-    /// Index into [`Cluster::endpoints`].
+    /// Index into [`Tables::endpoints`].
     pub endpoint: usize,
     /// Cookie policy with a missing cookie: add this `Set-Cookie` to the response.
     pub set_cookie: Option<SetCookie<'a>>,
@@ -381,7 +382,7 @@ pub struct Picked<'a> {
 
 /// One worker's balancer for one cluster. Not `Sync` by intent of use: each worker owns its own.
 pub struct Balancer {
-    cluster: Arc<Cluster>,
+    cluster: Arc<Tables>,
     rng: Rng,
     healthy: Vec<bool>,
     in_flight: Vec<u32>,
@@ -390,7 +391,7 @@ pub struct Balancer {
 
 impl Balancer {
     /// A worker's balancer, every endpoint healthy and idle. `seed`: e.g. [`worker_seed`]`(i)`.
-    pub fn new(cluster: Arc<Cluster>, seed: u64) -> Self {
+    pub fn new(cluster: Arc<Tables>, seed: u64) -> Self {
         let levels = cluster.levels.iter().map(LevelState::new).collect();
         let n = cluster.endpoints.len();
         Balancer {
@@ -404,7 +405,7 @@ impl Balancer {
 
     /// A balancer for a reloaded `cluster` that keeps this one's health marks, in-flight counts
     /// and PRNG for endpoints with the same id.
-    pub fn carry_over(&self, cluster: Arc<Cluster>) -> Balancer {
+    pub fn carry_over(&self, cluster: Arc<Tables>) -> Balancer {
         let old: HashMap<&str, usize> = self
             .cluster
             .endpoints
@@ -425,7 +426,7 @@ impl Balancer {
         next
     }
 
-    pub fn cluster(&self) -> &Arc<Cluster> {
+    pub fn cluster(&self) -> &Arc<Tables> {
         &self.cluster
     }
 
@@ -486,9 +487,9 @@ impl Balancer {
                     None => rng.next_u64(),
                 };
                 let found = match &level.table {
-                    Table::Ring(r) => r.pick(h, &st.member_healthy),
-                    Table::Maglev(m) => m.pick(h, &st.member_healthy),
-                    Table::None => None,
+                    HashTable::Ring(r) => r.pick(h, &st.member_healthy),
+                    HashTable::Maglev(m) => m.pick(h, &st.member_healthy),
+                    HashTable::None => None,
                 };
                 // A member with no points (extreme weights) can leave healthy members
                 // unreachable: fall back to a random healthy one.

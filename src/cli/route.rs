@@ -152,7 +152,7 @@ fn explain(o: &Options) -> Result<Explanation, String> {
     for c in &config.clusters {
         let compiled = compile::cluster_spec(c);
         clusters.push(
-            balance::Cluster::build(&compiled.spec, &site).map_err(|e| format!("h2edge: {e}"))?,
+            balance::Tables::build(&compiled.spec, &site).map_err(|e| format!("h2edge: {e}"))?,
         );
         unready.push(compiled.unready);
     }

@@ -350,7 +350,7 @@ mod tests {
             let site = site(gw);
             for cl in &c.clusters {
                 let compiled = cluster_spec(cl);
-                balance::Cluster::build(&compiled.spec, &site)
+                balance::Tables::build(&compiled.spec, &site)
                     .unwrap_or_else(|e| panic!("{}: {e}", cl.name()));
             }
         }

@@ -69,7 +69,7 @@ pub struct Upstreams {
 
 /// One cluster: its balancer tables and, in the same order, how to reach each endpoint.
 pub struct UpstreamCluster {
-    pub balance: Arc<balance::Cluster>,
+    pub balance: Arc<balance::Tables>,
     pub endpoints: Vec<Endpoint>,
     /// Endpoints that start unhealthy (EndpointSlice `ready: false`).
     pub unready: Vec<usize>,
@@ -167,7 +167,7 @@ impl Upstreams {
                 .collect(),
         );
         let balance =
-            balance::Cluster::build(&cluster, &Site::default()).map_err(|e| e.to_string())?;
+            balance::Tables::build(&cluster, &Site::default()).map_err(|e| e.to_string())?;
         Ok(Upstreams {
             table,
             clusters: vec![UpstreamCluster {

@@ -263,7 +263,7 @@ fn upstream_cluster(
         }
     };
     let CompiledCluster { spec, unready } = compiled;
-    let balance = balance::Cluster::build(&spec, site).map_err(|e| e.to_string())?;
+    let balance = balance::Tables::build(&spec, site).map_err(|e| e.to_string())?;
     let tls = upstream_tls(cluster, backend_cert)?;
     let endpoints: Vec<Endpoint> = addrs
         .into_iter()

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::gateway::{Conn, Kind, Token};
+use super::conns::{Conn, ConnTable, Kind, Token};
 use crate::h2::ErrorCode;
 use crate::h2::conn::Connection;
 
@@ -272,11 +272,7 @@ impl Clients {
     }
 
     /// The connection of `listener` idle the longest, if one is.
-    pub(super) fn oldest_idle(
-        &mut self,
-        listener: usize,
-        conns: &mut [Option<Conn>],
-    ) -> Option<Token> {
+    pub(super) fn oldest_idle(&mut self, listener: usize, conns: &mut ConnTable) -> Option<Token> {
         let l = self.listener(listener);
         while let Some(Reverse((at, token))) = l.idle.pop() {
             let Some(clock) = clock_of(conns, token, listener, at) else {
@@ -298,7 +294,7 @@ impl Clients {
 
     /// Drops the entries of connections that are gone, once they could be half the idle queue of
     /// `listener` (they accumulate only as connections close, so this runs every so many accepts).
-    pub(super) fn prune(&mut self, listener: usize, conns: &mut [Option<Conn>]) {
+    pub(super) fn prune(&mut self, listener: usize, conns: &mut ConnTable) {
         let l = self.listener(listener);
         if l.idle.len() <= 2 * l.open + 64 {
             return;
@@ -310,16 +306,16 @@ impl Clients {
 
 /// The clock of the client connection `token` of `listener`, if it was open at `at`.
 fn clock_of(
-    conns: &mut [Option<Conn>],
+    conns: &mut ConnTable,
     token: Token,
     listener: usize,
     at: Instant,
 ) -> Option<&mut ClientClock> {
-    match conns.get_mut(token)? {
-        Some(Conn {
+    match conns.peek_mut(token)? {
+        Conn {
             kind: Kind::Client { clock, .. },
             ..
-        }) if clock.listener == listener && clock.accepted <= at => Some(clock),
+        } if clock.listener == listener && clock.accepted <= at => Some(clock),
         _ => None,
     }
 }

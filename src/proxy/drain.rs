@@ -12,7 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::gateway::{App, Kind, Shared, Token};
+use super::conns::{Kind, Token};
+use super::gateway::Shared;
 use crate::h2::ErrorCode;
 
 /// How often a shutdown drain looks over every connection (new clients to warn, upstream
@@ -53,26 +54,23 @@ pub(super) fn relisten(
     remap: &[Option<usize>],
     deadline: Instant,
 ) {
-    for (token, slot) in shared.conns.iter_mut().enumerate() {
-        let Some(c) = slot else { continue };
-        let Kind::Client {
-            app: App::Proxy(side),
-            ..
-        } = &mut c.kind
-        else {
-            continue;
+    shared.conns.for_each_mut(|token, c| {
+        let Some((h2, side)) = c.client_parts() else {
+            return false;
         };
         match remap.get(side.listener).copied().flatten() {
-            Some(new) => side.listener = new,
-            None => {
-                if !c.h2.is_going_away() {
-                    c.h2.go_away(ErrorCode::NO_ERROR, b"listener removed");
-                    drains.cut_at.push((deadline, token));
-                    shared.dirty.push(token);
-                }
+            Some(new) => {
+                side.listener = new;
+                false
             }
+            None if !h2.is_going_away() => {
+                h2.go_away(ErrorCode::NO_ERROR, b"listener removed");
+                drains.cut_at.push((deadline, token));
+                true
+            }
+            None => false,
         }
-    }
+    });
 }
 
 /// Once per loop turn while something drains: clients that arrived meanwhile are warned too;
@@ -82,9 +80,10 @@ pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
     let now = shared.now;
     if let Some(deadline) = drains.all {
         if deadline <= now {
-            for token in 0..shared.conns.len() {
-                cut(shared, token);
-            }
+            shared.conns.for_each_mut(|_, c| {
+                c.closing = true;
+                true
+            });
             return;
         }
         if drains.scan_at.is_some_and(|at| at <= now) {
@@ -102,13 +101,8 @@ pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
                 return true;
             }
             // A token reused by a newer connection has sent no GOAWAY: it is not ours to cut.
-            if shared
-                .conns
-                .get(token)
-                .and_then(Option::as_ref)
-                .is_some_and(|c| c.h2.is_going_away())
-            {
-                cut(shared, token);
+            if let Some(c) = shared.conns.get_mut(token).filter(|c| c.h2.is_going_away()) {
+                c.closing = true;
             }
             false
         });
@@ -124,15 +118,14 @@ pub(super) fn is_idle(drains: &Drains) -> bool {
 /// The first GOAWAY (and its PING) to every client not yet going away.
 fn warn_clients(shared: &mut Shared, warned: &mut Vec<Token>) {
     let now = shared.now;
-    for (token, slot) in shared.conns.iter_mut().enumerate() {
-        if let Some(c) = slot {
-            if matches!(c.kind, Kind::Client { .. }) && !c.h2.is_going_away() {
-                c.h2.go_away_soon(now);
-                shared.dirty.push(token);
-                warned.push(token);
-            }
+    shared.conns.for_each_mut(|token, c| {
+        let warn = matches!(c.kind, Kind::Client { .. }) && !c.h2.is_going_away();
+        if warn {
+            c.h2.go_away_soon(now);
+            warned.push(token);
         }
-    }
+        warn
+    });
 }
 
 /// Whether some client is between the two GOAWAYs (it may still open streams).
@@ -140,30 +133,18 @@ fn clients_may_open(shared: &Shared) -> bool {
     shared
         .conns
         .iter()
-        .flatten()
-        .any(|c| matches!(c.kind, Kind::Client { .. }) && c.h2.final_goaway_due())
+        .any(|(_, c)| matches!(c.kind, Kind::Client { .. }) && c.h2.final_goaway_due())
 }
 
 /// Upstream connections take no new stream and close after their last one. (Checked every turn:
 /// a client accepted late may have had one opened meanwhile.)
 fn retire_upstreams(shared: &mut Shared) {
-    for (token, slot) in shared.conns.iter_mut().enumerate() {
-        if let Some(c) = slot {
-            if let Kind::Upstream(side) = &mut c.kind {
-                if !side.retired {
-                    side.retired = true;
-                    c.h2.go_away(ErrorCode::NO_ERROR, b"shutting down");
-                    shared.dirty.push(token);
-                }
-            }
+    shared.conns.for_each_mut(|_, c| match c.upstream_parts() {
+        Some((h2, side)) if !side.retired => {
+            side.retired = true;
+            h2.go_away(ErrorCode::NO_ERROR, b"shutting down");
+            true
         }
-    }
-}
-
-/// Ends a connection now; its streams are settled when it is gone.
-fn cut(shared: &mut Shared, token: Token) {
-    if let Some(Some(c)) = shared.conns.get_mut(token) {
-        c.closing = true;
-        shared.dirty.push(token);
-    }
+        _ => false,
+    });
 }

@@ -5,7 +5,7 @@
 //! Everything here belongs to one worker: no locks, no shared state with other workers.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 
-use super::bridge::{self, ClientSide, UpstreamSide};
+use super::bridge::{self, BridgeId, Bridges, ClientHandler, ClientSide, UpstreamHandler};
 use super::client_limits::{ClientClock, ClientLimits, Clients, Expiry, Status};
+pub use super::conns::Token;
+use super::conns::{App, Conn, ConnTable, Kind, Tls};
 use super::drain::{self, Drains};
 use super::echo::Echo;
 use super::local::{LocalReplies, Reason};
@@ -25,17 +27,12 @@ use super::upstreams::Upstreams;
 use crate::h2::conn::{self, Connection, PREFACE, Role};
 use crate::h2::fields::FieldList;
 use crate::runtime::socket::TcpKeepalive;
-use crate::tls::session::{ClientSession, ServerSession, TlsError};
-
-/// A connection's handle: its index in the worker's table.
-pub type Token = usize;
+use crate::tls::session::ServerSession;
 
 /// What a client that speaks HTTP/1.1 to an HTTP/2-only listener gets, instead of silence.
 pub const HTTP1_REPLY: &[u8] =
     b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n\
 content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n";
-/// Route-timeout entries a worker keeps before it first prunes finished ones.
-const MIN_DEADLINE_PRUNE: usize = 4096;
 /// Plaintext input kept for one connection while its frames wait to be processed.
 const MAX_BUFFERED_INPUT: usize = 1 << 20;
 
@@ -133,81 +130,12 @@ pub enum IoRequest {
     Close(Token),
 }
 
-/// TLS on a connection, either side. Boxed, like the HTTP/2 state: a slot of the connection table
-/// stays as large as its largest connection was, for as long as the worker runs.
-pub(super) enum Tls {
-    None,
-    Server(Box<ServerSession>),
-    Client(Box<ClientSession>),
-}
-
-impl Tls {
-    /// `data` may be decrypted in place.
-    fn receive(&mut self, data: &mut [u8], plain: &mut impl FnMut(&[u8])) -> Result<(), TlsError> {
-        match self {
-            Tls::None => {
-                plain(data);
-                Ok(())
-            }
-            Tls::Server(s) => s.receive(data, plain),
-            Tls::Client(s) => s.receive(data, plain),
-        }
-    }
-}
-
-/// Who is at the other end of a connection, and the application state that goes with it.
-pub(super) enum Kind {
-    Client {
-        /// Plaintext bytes of the client preface seen so far (to recognise HTTP/1.1 clients);
-        /// `PREFACE.len()` once it arrived or turned out wrong.
-        seen: usize,
-        /// Cleartext client that spoke HTTP/1.1: bytes of [`HTTP1_REPLY`] written so far.
-        http1_written: Option<usize>,
-        app: App,
-        clock: ClientClock,
-    },
-    Upstream(UpstreamSide),
-}
-
-/// The application behind a client connection.
-// Proxy is the variant nearly every connection has; boxing it would add a pointer hop per event to
-// save bytes only on the demo's connections.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum App {
-    Local(LocalReplies),
-    Echo(Echo),
-    Proxy(ClientSide),
-}
-
-pub(super) struct Conn {
-    pub(super) h2: Box<Connection>,
-    tls: Tls,
-    /// Received plaintext not yet consumed by `h2`.
-    rx: Vec<u8>,
-    /// Close once the pending output is written.
-    pub(super) closing: bool,
-    pub(super) kind: Kind,
-}
-
-impl Conn {
-    /// A new upstream connection to pool endpoint `ep`.
-    pub(super) fn upstream(h2: Connection, tls: Tls, ep: usize, now: Instant) -> Conn {
-        Conn {
-            h2: Box::new(h2),
-            tls,
-            rx: Vec::new(),
-            closing: false,
-            kind: Kind::Upstream(UpstreamSide::new(ep, now)),
-        }
-    }
-}
-
 /// The part of the gateway a stream handler may touch while one connection is taken out of the
 /// table to process its input.
 pub(super) struct Shared {
-    pub(super) conns: Vec<Option<Conn>>,
-    free: Vec<Token>,
-    pub(super) dirty: Vec<Token>,
+    pub(super) conns: ConnTable,
+    /// Every proxied stream (see `bridge/`).
+    pub(super) bridges: Bridges,
     pub(super) io: Vec<IoRequest>,
     pub(super) config: Arc<GatewayConfig>,
     /// Endpoints, their connections and balancers (see `pool.rs`).
@@ -217,16 +145,13 @@ pub(super) struct Shared {
     pub(super) request_ids: u64,
     /// The process id, for `x-request-id` (read once: `getpid` is a system call).
     pub(super) pid: u32,
-    /// Route timeouts of client streams: (deadline, client, stream id), earliest first. Entries of
-    /// streams that finished stay until due or pruned (see `Gateway::tend_upstreams`).
-    pub(super) deadlines: BinaryHeap<Reverse<(Instant, Token, u32)>>,
-    prune_deadlines_at: usize,
+    /// Route timeouts of proxied streams, earliest first. Entries of streams that ended stay until
+    /// due or pruned (see `bridge::expire`).
+    pub(super) deadlines: BinaryHeap<Reverse<(Instant, BridgeId)>>,
+    pub(super) prune_deadlines_at: usize,
     /// Emptied request heads and bodies kept for reuse (see `bridge::Replay`).
     pub(super) spare_heads: Vec<FieldList>,
     pub(super) spare_bodies: Vec<Vec<u8>>,
-    /// Client streams waiting for room on a connection to their endpoint (pool index), oldest
-    /// first, with when they started waiting.
-    pub(super) waiting: VecDeque<(Token, u32, usize, Instant)>,
     /// Body bytes waiting in every stream's queues (see `BufferLimits`).
     pub(super) meter: Meter,
     /// When the streams are next looked at for stalls.
@@ -250,18 +175,16 @@ impl Gateway {
         let upstream = Pool::new(&config, seed);
         Gateway {
             shared: Shared {
-                conns: Vec::new(),
-                free: Vec::new(),
-                dirty: Vec::new(),
+                conns: ConnTable::default(),
+                bridges: Bridges::default(),
                 io: Vec::new(),
                 config,
                 upstream,
                 now,
                 request_ids: 0,
                 pid: std::process::id(),
-                waiting: VecDeque::new(),
                 deadlines: BinaryHeap::new(),
-                prune_deadlines_at: MIN_DEADLINE_PRUNE,
+                prune_deadlines_at: bridge::MIN_DEADLINE_PRUNE,
                 spare_heads: Vec::new(),
                 spare_bodies: Vec::new(),
                 meter: Meter::default(),
@@ -288,9 +211,8 @@ impl Gateway {
         shared.clients.prune(listener, &mut shared.conns);
         if shared.clients.full(listener, limits.max_connections) {
             let oldest = shared.clients.oldest_idle(listener, &mut shared.conns)?;
-            let c = shared.conns.get_mut(oldest)?.as_mut()?;
+            let c = shared.conns.get_mut(oldest)?;
             c.h2.go_away(crate::h2::ErrorCode::NO_ERROR, b"connection limit");
-            shared.dirty.push(oldest);
             self.tend_client(oldest);
         }
         let tls = match config.listeners.get(listener)? {
@@ -306,33 +228,27 @@ impl Gateway {
             )),
             Service::Proxy(_) => App::Proxy(ClientSide::new(peer, tls_on, listener)),
         };
-        let h2 = Box::new(Connection::new(
+        let h2 = Connection::new(
             Role::Server,
             config.server_h2_for(listener),
             self.shared.now,
-        ));
-        let token = self.shared.insert(Conn {
-            h2,
-            tls,
-            rx: Vec::new(),
-            closing: false,
-            kind: Kind::Client {
-                seen: 0,
-                http1_written: None,
-                app,
-                clock: ClientClock::new(listener, self.shared.now, tls_on),
-            },
-        });
+        );
+        let kind = Kind::Client {
+            seen: 0,
+            http1_written: None,
+            app,
+            clock: ClientClock::new(listener, self.shared.now, tls_on),
+        };
+        let token = self.shared.conns.insert(Conn::new(h2, tls, kind));
         self.shared.clients.opened(listener);
         self.arm_timer(token);
-        self.shared.dirty.push(token);
         Some(token)
     }
 
     /// Bytes arrived on `token`. TLS connections decrypt them in place: `data`'s content is
     /// unspecified afterwards.
     pub fn received(&mut self, token: Token, data: &mut [u8]) {
-        let Some(mut c) = self.shared.take(token) else {
+        let Some(mut c) = self.shared.conns.take(token) else {
             return;
         };
         if !c.closing {
@@ -341,9 +257,8 @@ impl Gateway {
         if !c.closing && !c.h2.is_closed() && frame_missing(&c.rx) == 0 {
             self.backlog.push(token);
         }
-        self.shared.put(token, c);
+        self.shared.conns.put(token, c);
         self.arm_timer(token);
-        self.shared.dirty.push(token);
     }
 
     /// Decrypts (when TLS is on) and feeds plaintext to the connection and its application.
@@ -409,7 +324,7 @@ impl Gateway {
             let used = run_recv(h2, kind, token, shared, rx);
             rx.drain(..used.min(rx.len()));
         }
-        after_recv(h2, kind, shared);
+        after_recv(h2, kind, token, shared);
         let alpn_ok = match tls {
             Tls::Server(s) => s.is_handshaking() || s.alpn_protocol() == Some(b"h2"),
             _ => true,
@@ -433,25 +348,8 @@ impl Gateway {
     /// the streams waiting for an upstream connection.
     pub fn tend_upstreams(&mut self) {
         self.shared.check_upstreams();
-        let now = self.shared.now;
-        while let Some(&Reverse((at, client, stream_id))) = self.shared.deadlines.peek() {
-            if at > now {
-                break;
-            }
-            self.shared.deadlines.pop();
-            bridge::expire(&mut self.shared, client, stream_id, at);
-        }
-        // Finished streams leave their entries behind: drop them once they are half the heap, so
-        // it stays within twice the live streams with a timeout (amortised O(1) per stream).
-        if self.shared.deadlines.len() > self.shared.prune_deadlines_at {
-            let conns = &self.shared.conns;
-            self.shared
-                .deadlines
-                .retain(|&Reverse((at, client, id))| bridge::has_deadline(conns, client, id, at));
-            self.shared.prune_deadlines_at =
-                (2 * self.shared.deadlines.len()).max(MIN_DEADLINE_PRUNE);
-        }
-        if !self.shared.waiting.is_empty() {
+        bridge::expire(&mut self.shared);
+        if !self.shared.upstream.waiting.is_empty() {
             bridge::dispatch_waiting(&mut self.shared);
         }
         bridge::tend_buffers(&mut self.shared);
@@ -472,7 +370,7 @@ impl Gateway {
     /// An upstream connect finished.
     pub fn connected(&mut self, token: Token, ok: bool) {
         if ok {
-            self.shared.dirty.push(token);
+            self.mark_dirty(token);
         } else {
             self.lost(token);
         }
@@ -484,14 +382,14 @@ impl Gateway {
     }
 
     fn lost(&mut self, token: Token) {
-        if let Some(c) = self.shared.take(token) {
+        if let Some(c) = self.shared.conns.take(token) {
             self.shared.retire(token, c);
         }
     }
 
     /// `token` has output due (for example after its socket became writable again).
     pub fn mark_dirty(&mut self, token: Token) {
-        self.shared.dirty.push(token);
+        self.shared.conns.get_mut(token);
     }
 
     /// The earliest timer of any connection.
@@ -506,15 +404,14 @@ impl Gateway {
                 break;
             }
             self.timers.pop();
-            let Some(mut c) = self.shared.take(token) else {
+            let Some(mut c) = self.shared.conns.take(token) else {
                 continue;
             };
             // Entries are not removed when a deadline moves; a stale one finds nothing due.
             if c.h2.next_timeout().is_some_and(|due| due <= now) {
                 let Conn { h2, kind, .. } = &mut c;
                 run_timeout(h2, kind, token, &mut self.shared);
-                after_recv(h2, kind, &mut self.shared);
-                self.shared.dirty.push(token);
+                after_recv(h2, kind, token, &mut self.shared);
             }
             let Conn {
                 h2,
@@ -522,6 +419,7 @@ impl Gateway {
                 rx,
                 closing,
                 kind,
+                ..
             } = &mut c;
             if let Kind::Client { clock, .. } = kind {
                 let limits = self.shared.config.client_limits_for(clock.listener);
@@ -530,20 +428,17 @@ impl Gateway {
                         self.shared.retire(token, c);
                         continue;
                     }
-                    Some(Expiry::GoAway(code, why)) => {
-                        h2.go_away(code, why);
-                        self.shared.dirty.push(token);
-                    }
+                    Some(Expiry::GoAway(code, why)) => h2.go_away(code, why),
                     None => {}
                 }
             }
-            self.shared.put(token, c);
+            self.shared.conns.put(token, c);
             self.arm_timer(token);
         }
     }
 
     fn arm_timer(&mut self, token: Token) {
-        if let Some(Some(c)) = self.shared.conns.get(token) {
+        if let Some(c) = self.shared.conns.get(token) {
             if let Some(at) = c.h2.next_timeout() {
                 self.timers.push(Reverse((at, token)));
             }
@@ -554,7 +449,7 @@ impl Gateway {
     /// Brings a client connection's limits up to date with its state (see `client_limits.rs`).
     fn tend_client(&mut self, token: Token) {
         let shared = &mut self.shared;
-        let Some(Some(c)) = shared.conns.get_mut(token) else {
+        let Some(c) = shared.conns.peek_mut(token) else {
             return;
         };
         let Conn {
@@ -563,6 +458,7 @@ impl Gateway {
             rx,
             closing,
             kind: Kind::Client { clock, .. },
+            ..
         } = c
         else {
             return;
@@ -576,9 +472,7 @@ impl Gateway {
 
     /// Connections with output (or a close) due, since the last call.
     pub fn take_dirty(&mut self, into: &mut Vec<Token>) {
-        into.append(&mut self.shared.dirty);
-        into.sort_unstable();
-        into.dedup();
+        self.shared.conns.take_touched(into);
         // Every change of a connection's streams leaves it dirty: its limits follow here.
         for &token in into.iter() {
             self.tend_client(token);
@@ -590,7 +484,7 @@ impl Gateway {
     pub fn take_io(&mut self, into: &mut Vec<IoRequest>) {
         for req in &self.shared.io {
             if let IoRequest::Close(token) = req {
-                self.shared.free.push(*token);
+                self.shared.conns.release(*token);
             }
         }
         into.append(&mut self.shared.io);
@@ -598,7 +492,7 @@ impl Gateway {
 
     /// The bytes ready for `token`'s socket: HTTP/2 output, encrypted when TLS is on.
     pub fn output(&mut self, token: Token) -> &[u8] {
-        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
+        let Some(c) = self.shared.conns.peek_mut(token) else {
             return &[];
         };
         if let Kind::Client {
@@ -645,7 +539,7 @@ impl Gateway {
 
     /// `n` bytes of [`Gateway::output`] were written.
     pub fn advance(&mut self, token: Token, n: usize) {
-        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
+        let Some(c) = self.shared.conns.peek_mut(token) else {
             return;
         };
         if let Kind::Client {
@@ -668,9 +562,7 @@ impl Gateway {
     /// place of the buffer that holds it, and the output is `spare[range]` afterwards. `None` (and
     /// `spare` untouched) for output that lives in no buffer of ours (the HTTP/1.1 answer).
     pub fn swap_output(&mut self, token: Token, spare: &mut Vec<u8>) -> Option<Range<usize>> {
-        let Some(Some(c)) = self.shared.conns.get_mut(token) else {
-            return None;
-        };
+        let c = self.shared.conns.peek_mut(token)?;
         if let Kind::Client {
             http1_written: Some(_),
             ..
@@ -690,7 +582,7 @@ impl Gateway {
     /// After output was written: if `token` is over and has nothing left to send, forget it and
     /// return true (the runtime closes the socket).
     pub fn finish_if_done(&mut self, token: Token) -> bool {
-        let Some(Some(c)) = self.shared.conns.get(token) else {
+        let Some(c) = self.shared.conns.get(token) else {
             return false;
         };
         // HTTP/2 output that can never go out does not hold a connection that is over: a cleartext
@@ -712,8 +604,7 @@ impl Gateway {
             }
             (Tls::Client(s), _) => s.outgoing().is_empty() && c.h2.pending_output().is_empty(),
         };
-        let retired_idle =
-            matches!(&c.kind, Kind::Upstream(s) if s.retired && s.streams.is_empty());
+        let retired_idle = matches!(&c.kind, Kind::Upstream(s) if s.retired && s.leg.is_empty());
         let over = c.closing || c.h2.is_closed() || retired_idle;
         if !(idle && over) {
             return false;
@@ -761,7 +652,7 @@ impl Gateway {
 
     /// Live connections (clients and upstreams).
     pub fn connections(&self) -> usize {
-        self.shared.conns.iter().filter(|c| c.is_some()).count()
+        self.shared.conns.len()
     }
 }
 
@@ -778,15 +669,9 @@ fn run_recv(
         Kind::Client { app, .. } => match app {
             App::Local(a) => h2.recv(input, now, a),
             App::Echo(a) => h2.recv(input, now, a),
-            App::Proxy(side) => h2.recv(
-                input,
-                now,
-                &mut bridge::ClientHandler::new(side, token, shared),
-            ),
+            App::Proxy(side) => h2.recv(input, now, &mut ClientHandler::new(side, token, shared)),
         },
-        Kind::Upstream(side) => {
-            h2.recv(input, now, &mut bridge::UpstreamHandler::new(side, shared))
-        }
+        Kind::Upstream(side) => h2.recv(input, now, &mut UpstreamHandler::new(side, token, shared)),
     }
 }
 
@@ -796,67 +681,26 @@ fn run_timeout(h2: &mut Connection, kind: &mut Kind, token: Token, shared: &mut 
         Kind::Client { app, .. } => match app {
             App::Local(a) => h2.on_timeout(now, a),
             App::Echo(a) => h2.on_timeout(now, a),
-            App::Proxy(side) => {
-                h2.on_timeout(now, &mut bridge::ClientHandler::new(side, token, shared))
-            }
+            App::Proxy(side) => h2.on_timeout(now, &mut ClientHandler::new(side, token, shared)),
         },
-        Kind::Upstream(side) => h2.on_timeout(now, &mut bridge::UpstreamHandler::new(side, shared)),
+        Kind::Upstream(side) => h2.on_timeout(now, &mut UpstreamHandler::new(side, token, shared)),
     }
 }
 
 /// What an application does once its connection is free again: answers, releases, and the
 /// transfers that wait on this connection's windows.
-fn after_recv(h2: &mut Connection, kind: &mut Kind, shared: &mut Shared) {
+fn after_recv(h2: &mut Connection, kind: &mut Kind, token: Token, shared: &mut Shared) {
     match kind {
         Kind::Client { app, .. } => match app {
             App::Local(a) => a.flush(h2),
             App::Echo(a) => a.flush(h2),
-            App::Proxy(side) => bridge::client_after_recv(side, h2, shared),
+            App::Proxy(side) => side.after_recv(token, h2, shared),
         },
-        Kind::Upstream(side) => bridge::upstream_after_recv(side, h2, shared),
+        Kind::Upstream(side) => side.after_recv(token, h2, shared),
     }
 }
 
 impl Shared {
-    pub(super) fn insert(&mut self, conn: Conn) -> Token {
-        match self.free.pop() {
-            Some(token) => {
-                self.conns[token] = Some(conn);
-                token
-            }
-            None => {
-                self.conns.push(Some(conn));
-                self.conns.len() - 1
-            }
-        }
-    }
-
-    pub(super) fn take(&mut self, token: Token) -> Option<Conn> {
-        self.conns.get_mut(token).and_then(Option::take)
-    }
-
-    pub(super) fn put(&mut self, token: Token, conn: Conn) {
-        if let Some(slot) = self.conns.get_mut(token) {
-            *slot = Some(conn);
-        }
-    }
-
-    /// Two different connections at once.
-    pub(super) fn pair(&mut self, a: Token, b: Token) -> Option<(&mut Conn, &mut Conn)> {
-        if a == b {
-            return None;
-        }
-        let (lo, hi) = (a.min(b), a.max(b));
-        let (left, right) = self.conns.split_at_mut(hi);
-        let lo_conn = left.get_mut(lo)?.as_mut()?;
-        let hi_conn = right.first_mut()?.as_mut()?;
-        Some(if a < b {
-            (lo_conn, hi_conn)
-        } else {
-            (hi_conn, lo_conn)
-        })
-    }
-
     /// A connection that is gone: settle every stream that crossed it, and leave the pool.
     pub(super) fn retire(&mut self, token: Token, conn: Conn) {
         if let Kind::Client { clock, .. } = &conn.kind {
@@ -866,11 +710,11 @@ impl Shared {
             Kind::Client {
                 app: App::Proxy(side),
                 ..
-            } => bridge::client_gone(side, self),
+            } => side.gone(token, self),
             Kind::Upstream(side) => {
                 let failed = !conn.h2.settings_acked();
                 self.leave_pool(token, side.endpoint, failed);
-                bridge::upstream_gone(side, self);
+                bridge::upstream_gone(side, token, self);
             }
             Kind::Client { .. } => {}
         }
@@ -889,8 +733,8 @@ fn output_taken(c: &mut Conn, token: Token, backlog: &mut Vec<Token>, now: Insta
             Kind::Client {
                 app: App::Proxy(side),
                 ..
-            } => side.drain.push(0),
-            Kind::Upstream(side) => side.drain.push(0),
+            } => side.leg.wake(0),
+            Kind::Upstream(side) => side.leg.wake(0),
             Kind::Client { .. } => {}
         }
         backlog.push(token);

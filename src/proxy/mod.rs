@@ -16,6 +16,7 @@
 
 mod bridge;
 pub mod client_limits;
+mod conns;
 mod drain;
 pub mod echo;
 pub mod gateway;

@@ -131,7 +131,8 @@ impl Drop for ByteQueue {
 pub(super) struct Pending {
     pub(super) data: ByteQueue,
     pub(super) end: bool,
-    pub(super) trailers: Option<FieldList>,
+    /// Boxed: trailers wait only behind body bytes, and the slot stays small.
+    pub(super) trailers: Option<Box<FieldList>>,
     /// Bytes sent out of `data` so far (wrapping: only compared for change), and that count when
     /// the stall check last looked.
     sent: u32,

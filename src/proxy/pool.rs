@@ -10,16 +10,17 @@
 //! - On reload, balancers of clusters that keep their name carry their state over, and connections
 //!   to endpoints that remain stay pooled (see [`Shared::reconfigure`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::bridge::{self, UpstreamSide};
-use super::gateway::{Conn, GatewayConfig, IoRequest, Kind, Service, Shared, Tls, Token};
+use super::bridge::{self, BridgeId, End, UpstreamSide};
+use super::conns::{Conn, Tls, Token};
+use super::gateway::{GatewayConfig, IoRequest, Service, Shared};
 use super::local::Reason;
 use super::upstreams::{ConnectionLife, Endpoint, Upstreams};
-use crate::balance::{Balancer, PolicySpec, Rng};
+use crate::balance::{Balancer, Rng};
 use crate::h2::conn::{self, Connection, Role};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
@@ -74,10 +75,18 @@ pub(super) struct Pool {
     down: Vec<usize>,
     /// When upstream connections are next looked at for keepalive.
     next_keepalive: Option<Instant>,
+    /// Streams in flight per cluster (its circuit breaker); per endpoint, its balancer counts them.
+    in_flight: Vec<usize>,
+    /// Streams waiting for room on a connection to their endpoint (pool index), oldest first, with
+    /// when they started waiting.
+    pub(super) waiting: VecDeque<(BridgeId, usize, Instant)>,
     /// Random bits for the routes' weighted backend split.
     rng: Rng,
     seed: u64,
 }
+
+/// The pool index of an endpoint that left the configuration (its connections drain).
+const GONE: usize = usize::MAX;
 
 impl Pool {
     fn empty(seed: u64) -> Self {
@@ -89,6 +98,8 @@ impl Pool {
             connecting: Vec::new(),
             down: Vec::new(),
             next_keepalive: None,
+            in_flight: Vec::new(),
+            waiting: VecDeque::new(),
             rng: Rng::new(seed),
             seed,
         }
@@ -110,6 +121,8 @@ impl Pool {
 
     fn add_cluster(&mut self, balancer: Balancer, endpoints: usize) {
         self.first.push(self.conns.len());
+        self.in_flight
+            .push((0..endpoints).map(|i| balancer.in_flight(i) as usize).sum());
         self.balancers.push(balancer);
         self.conns.resize(self.conns.len() + endpoints, Vec::new());
         self.health
@@ -118,9 +131,30 @@ impl Pool {
 
     /// The cluster and the index within it of pool endpoint `ep`.
     fn locate(&self, ep: usize) -> Option<(usize, usize)> {
+        if ep >= self.health.len() {
+            return None;
+        }
         // Clusters without endpoints share their `first` with the next one: take the last match.
         let c = self.first.partition_point(|&f| f <= ep).checked_sub(1)?;
         Some((c, ep - self.first[c]))
+    }
+
+    /// A stream was opened on a connection to endpoint `ep`.
+    pub(super) fn stream_opened(&mut self, ep: usize) {
+        if let Some((c, i)) = self.locate(ep) {
+            let b = &mut self.balancers[c];
+            b.set_in_flight(i, b.in_flight(i).saturating_add(1));
+            self.in_flight[c] += 1;
+        }
+    }
+
+    /// A stream on a connection to endpoint `ep` ended (or left it to be sent elsewhere).
+    pub(super) fn stream_closed(&mut self, ep: usize) {
+        if let Some((c, i)) = self.locate(ep) {
+            let b = &mut self.balancers[c];
+            b.set_in_flight(i, b.in_flight(i).saturating_sub(1));
+            self.in_flight[c] = self.in_flight[c].saturating_sub(1);
+        }
     }
 }
 
@@ -177,21 +211,12 @@ impl Shared {
         let (Some(cluster), Some(&first)) = (up.clusters.get(c), pool.first.get(c)) else {
             return Err(Reason::NoBackend);
         };
-        if matches!(cluster.balance.policy(), PolicySpec::LeastRequest) {
-            // An endpoint's in-flight count is the streams open on its connections.
-            for i in 0..cluster.endpoints.len() {
-                let n = open_streams(&self.conns, &pool.conns[first + i]);
-                pool.balancers[c].set_in_flight(i, u32::try_from(n).unwrap_or(u32::MAX));
-            }
-        }
-        if let Some(max) = cluster.limits.in_flight {
-            let open: usize = pool.conns[first..first + cluster.endpoints.len()]
-                .iter()
-                .map(|tokens| open_streams(&self.conns, tokens))
-                .sum();
-            if open >= max {
-                return Err(Reason::Overflow);
-            }
+        if cluster
+            .limits
+            .in_flight
+            .is_some_and(|max| pool.in_flight[c] >= max)
+        {
+            return Err(Reason::Overflow);
         }
         let picked = pool.balancers[c]
             .pick(&req)
@@ -220,13 +245,10 @@ impl Shared {
             .map_or(usize::MAX, |n| n as usize);
         let (mut opening, mut live) = (false, 0);
         for &t in self.upstream.conns.get(ep)? {
-            let Some(Some(Conn {
-                h2,
-                closing,
-                kind: Kind::Upstream(side),
-                ..
-            })) = self.conns.get(t)
-            else {
+            let Some(Conn { h2, closing, .. }) = self.conns.get(t) else {
+                continue;
+            };
+            let Some(side) = self.conns.get(t).and_then(Conn::upstream_side) else {
                 continue;
             };
             if *closing || side.retired {
@@ -235,7 +257,7 @@ impl Shared {
             live += 1;
             if !h2.settings_acked() {
                 opening = true;
-            } else if h2.can_open_stream() && side.streams.len() < per_connection {
+            } else if h2.can_open_stream() && side.leg.len() < per_connection {
                 return Some(t);
             }
         }
@@ -268,7 +290,7 @@ impl Shared {
             ..settings.clone()
         };
         let h2 = Connection::new(Role::Client, &settings, self.now);
-        let token = self.insert(Conn::upstream(h2, tls, ep, self.now));
+        let token = self.conns.insert(Conn::upstream(h2, tls, ep, self.now));
         self.upstream.conns[ep].push(token);
         self.upstream.connecting.push((token, deadline));
         self.io
@@ -278,12 +300,7 @@ impl Shared {
     /// A stream was opened on upstream connection `up`: one that has carried its cluster's
     /// `maxRequestsPerConnection` is drained (GOAWAY, no new streams, closed after the last).
     pub(super) fn stream_opened(&mut self, up: Token) {
-        let Some(Some(Conn {
-            h2,
-            kind: Kind::Upstream(side),
-            ..
-        })) = self.conns.get_mut(up)
-        else {
+        let Some((h2, side)) = self.conns.upstream(up) else {
             return;
         };
         side.opened = side.opened.saturating_add(1);
@@ -330,18 +347,18 @@ impl Shared {
         }
         // Each endpoint tried gets the stream the full connect timeout.
         let mut i = 0;
-        while let Some(&(client, stream_id, at, _)) = self.waiting.get(i) {
+        while let Some(&(id, at, _)) = self.upstream.waiting.get(i) {
             if at != ep {
                 i += 1;
                 continue;
             }
-            match bridge::rebalance_waiting(self, client, stream_id) {
+            match bridge::rebalance_waiting(self, id) {
                 Some(to) => {
-                    self.waiting[i] = (client, stream_id, to, self.now);
+                    self.upstream.waiting[i] = (id, to, self.now);
                     i += 1;
                 }
                 None => {
-                    self.waiting.remove(i);
+                    self.upstream.waiting.remove(i);
                 }
             }
         }
@@ -430,11 +447,10 @@ impl Shared {
         let mut expired = Vec::new();
         let mut answered = Vec::new();
         self.upstream.connecting.retain(|&(t, deadline)| {
-            let conn = match self.conns.get(t) {
-                Some(Some(c)) => c,
-                _ => return false,
+            let Some(conn) = self.conns.get(t) else {
+                return false;
             };
-            let Kind::Upstream(side) = &conn.kind else {
+            let Some(side) = conn.upstream_side() else {
                 return false;
             };
             if conn.h2.settings_acked() {
@@ -453,7 +469,7 @@ impl Shared {
             }
         }
         for t in expired {
-            if let Some(c) = self.take(t) {
+            if let Some(c) = self.conns.take(t) {
                 self.retire(t, c);
             }
         }
@@ -505,14 +521,7 @@ impl Shared {
             let first = self.upstream.first[c];
             for ep in first..first + cluster.endpoints.len() {
                 for &t in &self.upstream.conns[ep] {
-                    let Some(Some(conn)) = self.conns.get_mut(t) else {
-                        continue;
-                    };
-                    let Conn {
-                        h2,
-                        kind: Kind::Upstream(side),
-                        ..
-                    } = conn
+                    let Some((h2, side)) = self.conns.peek_mut(t).and_then(Conn::upstream_parts)
                     else {
                         continue;
                     };
@@ -522,11 +531,11 @@ impl Shared {
                     if !side.retired && past_life(side, &life, now) {
                         side.retired = true;
                         h2.go_away(ErrorCode::NO_ERROR, b"connection life over");
-                        self.dirty.push(t);
+                        self.conns.get_mut(t);
                         continue;
                     }
                     // Streams waiting for their answers: a dead peer is found sooner.
-                    let quiet = if side.streams.is_empty() {
+                    let quiet = if side.leg.is_empty() {
                         interval
                     } else {
                         interval.min(BUSY_PING)
@@ -537,7 +546,7 @@ impl Shared {
                         None if side.last_rx + quiet <= now => {
                             h2.send_ping(*b"h2edgeka");
                             side.ping_sent = Some(now);
-                            self.dirty.push(t);
+                            self.conns.get_mut(t);
                         }
                         None => {}
                     }
@@ -545,7 +554,7 @@ impl Shared {
             }
         }
         for t in dead {
-            if let Some(c) = self.take(t) {
+            if let Some(c) = self.conns.take(t) {
                 self.retire(t, c);
             }
         }
@@ -614,10 +623,7 @@ impl Shared {
                 }
             }
             for t in tokens {
-                let Some(Some(conn)) = self.conns.get_mut(t) else {
-                    continue;
-                };
-                let Kind::Upstream(side) = &mut conn.kind else {
+                let Some((h2, side)) = self.conns.get_mut(t).and_then(Conn::upstream_parts) else {
                     continue;
                 };
                 match to {
@@ -626,20 +632,20 @@ impl Shared {
                         self.upstream.conns[n].push(t);
                     }
                     None => {
+                        side.endpoint = GONE;
                         side.retired = true;
-                        conn.h2.go_away(ErrorCode::NO_ERROR, b"endpoint removed");
-                        self.dirty.push(t);
+                        h2.go_away(ErrorCode::NO_ERROR, b"endpoint removed");
                     }
                 }
             }
         }
+        self.bridges.renumber_endpoints(&moved, GONE);
         self.upstream.connecting = old_pool.connecting;
         self.config = config;
-        let waiting = std::mem::take(&mut self.waiting);
-        for (client, stream_id, ep, since) in waiting {
+        for (id, ep, since) in old_pool.waiting {
             match moved.get(ep).copied().flatten() {
-                Some(n) => self.waiting.push_back((client, stream_id, n, since)),
-                None => bridge::fail_waiting(self, client, stream_id, Reason::Unavailable),
+                Some(n) => self.upstream.waiting.push_back((id, n, since)),
+                None => bridge::settle(self, None, id, End::Unplaced(Reason::Unavailable)),
             }
         }
     }
@@ -653,7 +659,7 @@ fn past_life(side: &mut UpstreamSide, life: &ConnectionLife, now: Instant) -> bo
     let Some(timeout) = life.idle_timeout else {
         return false;
     };
-    if !side.streams.is_empty() {
+    if !side.leg.is_empty() {
         side.idle = None;
         return false;
     }
@@ -664,19 +670,4 @@ fn past_life(side: &mut UpstreamSide, life: &ConnectionLife, now: Instant) -> bo
             false
         }
     }
-}
-
-/// Streams open on the upstream connections `tokens` (an endpoint's in-flight count). A loop over
-/// the endpoint's few connections, each count kept by its stream map.
-fn open_streams(conns: &[Option<Conn>], tokens: &[Token]) -> usize {
-    tokens
-        .iter()
-        .filter_map(|&t| match conns.get(t) {
-            Some(Some(Conn {
-                kind: Kind::Upstream(side),
-                ..
-            })) => Some(side.streams.len()),
-            _ => None,
-        })
-        .sum()
 }

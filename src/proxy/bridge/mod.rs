@@ -1,36 +1,43 @@
-//! The per-stream bridge: each client stream is carried by one upstream stream on a connection of
-//! the worker's pool, and everything that happens on one side is repeated on the other.
+//! The bridges: one object per proxied stream, carrying a client stream over one upstream stream on
+//! a connection of the worker's pool, so that everything that happens on one leg is repeated on the
+//! other.
 //!
+//! - Each stream is one [`Bridge`] in the worker's slab ([`Bridges`]), addressed by a generational
+//!   [`BridgeId`]: both legs' stream maps, the waiting queue and the route-timeout heap hold that id,
+//!   and an id whose stream ended never reaches a newer stream in the same slot.
 //! - Headers are re-encoded (hop-by-hop fields dropped, `x-forwarded-*` and `x-request-id` added);
-//!   DATA is forwarded as it arrives; trailers and END_STREAM pass both ways; a reset on either side
-//!   resets the other (a client cancel reaches the upstream as RST_STREAM CANCEL at once).
+//!   DATA is passed on as it arrives; trailers and END_STREAM pass both ways; a reset on either leg
+//!   ends the other (a client cancel reaches the upstream as RST_STREAM CANCEL at once).
 //! - Flow control is coupled: bytes received on one leg are given back to that leg's windows only
-//!   once the other leg's connection has taken them. What the other leg cannot take yet waits in the
-//!   stream's `pending` buffer, which the receive window bounds.
-//! - A stream the upstream side cannot carry (no connection with room, connect failure, reset or loss
-//!   before the response started) gets a local answer: gRPC 14 UNAVAILABLE, or HTTP 503/502.
+//!   once the other leg's connection has taken them. What it cannot take yet waits in the bridge
+//!   (`request` or `response`), bounded by the receiving leg's window, and moves through one
+//!   [`pump`] per direction as windows open.
+//! - Every stream ends through [`settle`], which frees both legs and answers the client as the way
+//!   it ended requires (a local answer, gRPC 14 / 503 / 502 / 504, or a reset once answered).
 //!
-//! While one connection processes its input it is out of the worker's table, so the other side of
-//! each stream is reached through [`Shared`]; work that needs the busy connection itself (giving
-//! back window, answering locally) is queued and done in `*_after_recv`.
+//! While one connection processes its input it is out of the worker's table, so what must happen on
+//! it (giving back window, a local answer) waits in its [`Leg`] and is done once it is free.
 
 mod abort;
+mod client;
+mod upstream;
 
-pub(super) use abort::tend as tend_buffers;
+pub(super) use abort::{MIN_DEADLINE_PRUNE, expire, tend as tend_buffers};
+pub(super) use client::{ClientHandler, ClientSide, dispatch_waiting, rebalance_waiting};
+pub(super) use upstream::{UpstreamHandler, UpstreamSide, upstream_gone};
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::gateway::{App, Conn, Kind, Shared, Token};
+use self::abort::Abort;
+use super::conns::Token;
+use super::gateway::Shared;
 use super::headers;
-use super::local::{LocalReplies, Reason};
-use super::pending::Pending;
-use super::pool::Chosen;
+use super::local::Reason;
+use super::pending::{Meter, Pending};
 use super::stream_map::StreamMap;
-use crate::h2::conn::{Connection, Handler};
+use crate::h2::conn::Connection;
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
-use crate::h2::grpc;
 
 /// Streams waiting for room on an upstream connection, per worker.
 pub(super) const MAX_WAITING: usize = 4096;
@@ -43,6 +50,15 @@ const SPARES: usize = 1024;
 /// Times one request is sent upstream at most.
 const MAX_ATTEMPTS: u8 = 3;
 
+/// Which way bytes move through a bridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Dir {
+    /// Client to upstream.
+    Request,
+    /// Upstream to client.
+    Response,
+}
+
 /// What it takes to send a request again until its response starts: the forwarded head and every
 /// body byte the client sent.
 struct Replay {
@@ -52,13 +68,22 @@ struct Replay {
     end: bool,
 }
 
-/// A client stream's link to its upstream stream.
-struct Link {
-    /// The upstream connection and stream; `None` while the stream waits for room.
-    up: Option<(Token, u32)>,
+/// One proxied stream.
+pub(super) struct Bridge {
+    /// The client connection and stream.
+    client: (Token, u32),
+    /// The upstream connection and stream; `None` while the stream waits for room, and once its
+    /// upstream connection is gone with the whole response waiting here.
+    upstream: Option<(Token, u32)>,
+    /// The pool endpoint of `upstream` (its in-flight count).
+    endpoint: usize,
     grpc: bool,
+    /// The final response head was sent to the client (after that, failures become resets).
+    responded: bool,
     /// Request body waiting for the upstream's windows (or for the stream to be placed).
-    pending: Pending,
+    request: Pending,
+    /// Response body waiting for the client's windows.
+    response: Pending,
     /// The forwarded request head of a waiting stream.
     queued: Option<FieldList>,
     /// A `Set-Cookie` value to add to the response (cookie-hash balancing, cookie missing).
@@ -67,19 +92,58 @@ struct Link {
     replay: Option<Replay>,
     /// Upstream streams this request was sent on so far.
     attempts: u8,
-    /// Bytes at the front of `pending.data` whose flow-control credit the client already got back
-    /// (a replayed body).
+    /// Bytes at the front of `request` whose flow-control credit the client already got back (a
+    /// replayed body).
     credited: usize,
     /// The route's timeout: the response must be complete by then.
     deadline: Option<Instant>,
-    /// The rest of a response that arrived whole on an upstream connection that is gone since,
-    /// waiting for the client's windows (`up` is `None` then).
-    held: Option<Box<Back>>,
 }
 
-impl Link {
-    /// Keeps `data` (arriving from the client) for a replay, or gives up replaying when the
-    /// request gets too long.
+impl Bridge {
+    fn new(client: (Token, u32), grpc: bool, meter: &Meter) -> Self {
+        Bridge {
+            client,
+            upstream: None,
+            endpoint: 0,
+            grpc,
+            responded: false,
+            request: Pending::new(meter),
+            response: Pending::new(meter),
+            queued: None,
+            set_cookie: None,
+            replay: None,
+            attempts: 1,
+            credited: 0,
+            deadline: None,
+        }
+    }
+
+    /// Bytes waiting to move in direction `dir`.
+    fn waiting(&mut self, dir: Dir) -> &mut Pending {
+        match dir {
+            Dir::Request => &mut self.request,
+            Dir::Response => &mut self.response,
+        }
+    }
+
+    /// The leg bytes moving in direction `dir` come from.
+    fn source(&self, dir: Dir) -> Option<(Token, u32)> {
+        match dir {
+            Dir::Request => Some(self.client),
+            Dir::Response => self.upstream,
+        }
+    }
+
+    /// The leg bytes moving in direction `dir` go to.
+    fn target(&self, dir: Dir) -> Option<(Token, u32)> {
+        match dir {
+            Dir::Request => self.upstream,
+            Dir::Response => Some(self.client),
+        }
+    }
+
+    /// Keeps `data` (arriving from the client) for a replay, or gives up replaying when the request
+    /// gets too long.
     fn keep(&mut self, data: &[u8], end: bool) {
         if let Some(r) = &mut self.replay {
             if r.body.len() + data.len() > REPLAY_LIMIT {
@@ -92,802 +156,422 @@ impl Link {
     }
 }
 
-/// The upstream stream's link back to its client stream.
-pub(super) struct Back {
-    client: Token,
-    client_stream: u32,
-    grpc: bool,
-    /// The final response head was sent to the client (after that, failures become resets).
-    responded: bool,
-    /// Response body waiting for the client's windows.
-    pending: Pending,
+/// A bridge's handle: its slot and the slot's generation when it was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct BridgeId {
+    index: u32,
+    generation: u32,
 }
 
-/// Proxy state of one client connection.
-pub(super) struct ClientSide {
-    peer: SocketAddr,
-    peer_ip: Vec<u8>,
-    tls: bool,
-    /// The gateway listener the connection arrived on (renumbered when a reload changes them).
-    pub(super) listener: usize,
-    streams: StreamMap<Link>,
-    local: LocalReplies,
-    /// Client window to give back once the connection is free: (stream, bytes).
-    released: Vec<(u32, usize)>,
-    /// Streams whose response waits on this client connection's send window (0: all).
+struct Slot {
+    generation: u32,
+    bridge: Option<Bridge>,
+}
+
+/// One worker's bridges. A slot freed by an ended stream is reused, under a new generation, so an
+/// old id never reaches a newer stream.
+#[derive(Default)]
+pub(super) struct Bridges {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    next_generation: u32,
+    live: usize,
+}
+
+impl Bridges {
+    fn insert(&mut self, bridge: Bridge) -> BridgeId {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.live += 1;
+        while let Some(index) = self.free.pop() {
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                slot.generation = generation;
+                slot.bridge = Some(bridge);
+                return BridgeId { index, generation };
+            }
+        }
+        let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.slots.push(Slot {
+            generation,
+            bridge: Some(bridge),
+        });
+        BridgeId { index, generation }
+    }
+
+    pub(super) fn get(&self, id: BridgeId) -> Option<&Bridge> {
+        let slot = self.slots.get(id.index as usize)?;
+        (slot.generation == id.generation)
+            .then_some(slot.bridge.as_ref())
+            .flatten()
+    }
+
+    fn get_mut(&mut self, id: BridgeId) -> Option<&mut Bridge> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        (slot.generation == id.generation)
+            .then_some(slot.bridge.as_mut())
+            .flatten()
+    }
+
+    fn remove(&mut self, id: BridgeId) -> Option<Bridge> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let bridge = slot.bridge.take()?;
+        self.live -= 1;
+        self.free.push(id.index);
+        Some(bridge)
+    }
+
+    /// Gives back the memory of a burst once it is over: when at most a quarter of the slots are
+    /// used, the unused ones at the end go (freed slots below stay for reuse). Called now and then
+    /// (it costs a pass over the free list), not per stream.
+    pub(super) fn trim(&mut self) {
+        if self.live * 4 >= self.slots.len() || self.slots.len() <= 64 {
+            return;
+        }
+        while self.slots.last().is_some_and(|s| s.bridge.is_none()) {
+            self.slots.pop();
+        }
+        let len = self.slots.len();
+        self.free.retain(|&i| (i as usize) < len);
+        self.slots.shrink_to(len * 2);
+        self.free.shrink_to(len);
+    }
+
+    /// Every live bridge, with its id.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (BridgeId, &mut Bridge)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+            let id = BridgeId {
+                index: i as u32,
+                generation: s.generation,
+            };
+            Some((id, s.bridge.as_mut()?))
+        })
+    }
+
+    /// A reload renumbered the pool's endpoints: `moved[old]` is each one's new index, `None` for
+    /// those that left (which become `gone`).
+    pub(super) fn renumber_endpoints(&mut self, moved: &[Option<usize>], gone: usize) {
+        for (_, b) in self.iter_mut() {
+            b.endpoint = moved.get(b.endpoint).copied().flatten().unwrap_or(gone);
+        }
+    }
+}
+
+/// What a connection does for one of its streams, at once or, while it is busy processing its
+/// input, once it is free.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Action {
+    /// Give `n` received bytes back to flow control.
+    Release(u32, usize),
+    /// Reset the stream.
+    Reset(u32, ErrorCode),
+    /// Answer the client stream locally (gRPC when the flag is set).
+    Answer(u32, bool, Reason),
+    /// Cancel the upstream stream (see `abort::cancel`).
+    Cancel(u32),
+}
+
+/// The streams of one connection, either side, and what waits to be done on it.
+#[derive(Default)]
+pub(super) struct Leg {
+    /// The connection's stream ids and their bridges.
+    streams: StreamMap<BridgeId>,
+    /// Actions that wait for the connection to be free.
+    deferred: Vec<Action>,
+    /// Streams whose waiting bytes may move on this connection's send window (0: all).
     pub(super) drain: Vec<u32>,
     /// Rotates which stream goes first when the whole connection's window opens.
     turn: usize,
-    /// Scratch for the `x-forwarded-for` value.
-    forwarded_for: Vec<u8>,
 }
 
-impl ClientSide {
-    pub(super) fn new(peer: SocketAddr, tls: bool, listener: usize) -> Self {
-        ClientSide {
-            peer,
-            peer_ip: peer.ip().to_string().into_bytes(),
-            tls,
-            listener,
-            streams: StreamMap::default(),
-            local: LocalReplies::new(Reason::Unavailable),
-            released: Vec::new(),
-            drain: Vec::new(),
-            turn: 0,
-            forwarded_for: Vec::new(),
-        }
+impl Leg {
+    pub(super) fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The connection's window opened (`stream` 0: the whole connection's).
+    pub(super) fn wake(&mut self, stream: u32) {
+        self.drain.push(stream);
     }
 }
 
-/// Proxy state of one upstream connection.
-pub(super) struct UpstreamSide {
-    pub(super) endpoint: usize,
-    /// Its endpoint left the configuration, or it carried its life's streams: no new streams;
-    /// closes once the last one ends.
-    pub(super) retired: bool,
-    /// Streams opened on it so far.
-    pub(super) opened: u32,
-    /// When it was opened, and since when it has had no stream (with `opened` then, so that a
-    /// stream opened and ended between two looks still counts as use).
-    pub(super) born: Instant,
-    pub(super) idle: Option<(Instant, u32)>,
-    /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
-    pub(super) last_rx: Instant,
-    pub(super) ping_sent: Option<Instant>,
-    pub(super) streams: StreamMap<Back>,
-    /// Upstream window to give back once the connection is free: (stream, bytes).
-    released: Vec<(u32, usize)>,
-    /// Streams whose request body waits on this upstream connection's send window (0: all).
-    pub(super) drain: Vec<u32>,
-    /// Rotates which stream goes first when the whole connection's window opens.
-    turn: usize,
-    /// Streams the gateway cancelled on it, counted since the instant (see `abort::cancel`).
-    cancels: (u32, Instant),
+/// The connection a handler runs for: out of the table, its leg reached through here.
+pub(super) struct Busy<'a> {
+    pub(super) token: Token,
+    pub(super) leg: &'a mut Leg,
 }
 
-impl UpstreamSide {
-    pub(super) fn new(endpoint: usize, now: Instant) -> Self {
-        UpstreamSide {
-            endpoint,
-            retired: false,
-            opened: 0,
-            born: now,
-            idle: None,
-            last_rx: now,
-            ping_sent: None,
-            streams: StreamMap::default(),
-            released: Vec::new(),
-            drain: Vec::new(),
-            turn: 0,
-            cancels: (0, now),
-        }
-    }
-}
-
-/// The client connection's parts, when it is in the table and runs the proxy.
-fn client_parts(conn: &mut Conn) -> Option<(&mut Connection, &mut ClientSide)> {
-    match conn {
-        Conn {
-            h2,
-            kind:
-                Kind::Client {
-                    app: App::Proxy(side),
-                    ..
-                },
-            ..
-        } => Some((h2, side)),
-        _ => None,
-    }
-}
-
-fn upstream_parts(conn: &mut Conn) -> Option<(&mut Connection, &mut UpstreamSide)> {
-    match conn {
-        Conn {
-            h2,
-            kind: Kind::Upstream(side),
-            ..
-        } => Some((h2, side)),
-        _ => None,
-    }
-}
-
-/// The client connection `client`, if it is in the table and runs the proxy.
-fn client_at(shared: &mut Shared, client: Token) -> Option<(&mut Connection, &mut ClientSide)> {
-    shared
-        .conns
-        .get_mut(client)?
-        .as_mut()
-        .and_then(client_parts)
-}
-
-/// The upstream connection `up`, if it is in the table.
-fn upstream_at(shared: &mut Shared, up: Token) -> Option<(&mut Connection, &mut UpstreamSide)> {
-    shared.conns.get_mut(up)?.as_mut().and_then(upstream_parts)
-}
-
-/// Opens the upstream stream for client stream `stream_id` of connection `client`. Returns the
-/// upstream stream id, or `None` when the connection refused it.
-fn open_upstream<'f>(
-    shared: &mut Shared,
-    up: Token,
-    client: Token,
-    stream_id: u32,
-    grpc: bool,
-    head: impl Iterator<Item = (&'f [u8], &'f [u8], bool)>,
-    end_stream: bool,
-) -> Option<u32> {
-    let pending = Pending::new(&shared.meter);
-    let (up_h2, up_side) = upstream_at(shared, up)?;
-    let up_stream = up_h2.open_stream(head, end_stream).ok()?;
-    up_side.streams.insert(
-        up_stream,
-        Back {
-            client,
-            client_stream: stream_id,
-            grpc,
-            responded: false,
-            pending,
-        },
-    );
-    shared.dirty.push(up);
-    shared.stream_opened(up);
-    Some(up_stream)
-}
-
-/// Places waiting streams, oldest first, on their endpoints' connections as room appears; a
-/// stream whose endpoint is still full keeps its place. Called when every connection is in the
-/// table (between events).
-pub(super) fn dispatch_waiting(shared: &mut Shared) {
-    let mut i = 0;
-    while let Some(&(client, stream_id, ep, since)) = shared.waiting.get(i) {
-        let queued = match client_at(shared, client) {
-            Some((_, side)) => side
-                .streams
-                .get(&stream_id)
-                .is_some_and(|l| l.queued.is_some()),
-            None => false,
-        };
-        if !queued {
-            // The client or the stream went away meanwhile.
-            shared.waiting.remove(i);
-            continue;
-        }
-        let Some(up) = shared.connection_for(ep) else {
-            if shared.waited_too_long(ep, since) {
-                shared.waiting.remove(i);
-                fail_waiting(shared, client, stream_id, Reason::Unavailable);
-            } else {
-                i += 1;
-            }
-            continue;
-        };
-        shared.waiting.remove(i);
-        place_waiting(shared, client, stream_id, up);
-    }
-}
-
-/// Whether client stream `stream_id` of `client` is still proxied with the deadline `at`.
-pub(super) fn has_deadline(
-    conns: &[Option<Conn>],
-    client: Token,
-    stream_id: u32,
-    at: Instant,
-) -> bool {
-    match conns.get(client) {
-        Some(Some(Conn {
-            kind:
-                Kind::Client {
-                    app: App::Proxy(side),
-                    ..
-                },
-            ..
-        })) => side
-            .streams
-            .get(&stream_id)
-            .is_some_and(|l| l.deadline == Some(at)),
-        _ => false,
-    }
-}
-
-/// The route timeout of client stream `stream_id` (set for `at`) passed: the stream is aborted
-/// (504 / gRPC 4 DEADLINE_EXCEEDED, or a reset if its response already started).
-pub(super) fn expire(shared: &mut Shared, client: Token, stream_id: u32, at: Instant) {
-    let Some((_, side)) = client_at(shared, client) else {
-        return;
+/// Moves what waits in `b` in direction `dir` to `to`, the receiving leg's connection, as its
+/// windows allow; `give_back` returns the sending leg's credit for what moved. Returns true once
+/// the end of the message went out (the request's end, or the response complete).
+fn pump(b: &mut Bridge, dir: Dir, to: &mut Connection, mut give_back: impl FnMut(usize)) -> bool {
+    let Some((_, to_stream)) = b.target(dir) else {
+        return false;
     };
-    // A stream that finished is gone (and ids are not reused on a connection; the instant guards
-    // against a new connection under the same token).
-    if side
-        .streams
-        .get(&stream_id)
-        .is_some_and(|l| l.deadline == Some(at))
-    {
-        abort::abort(shared, client, stream_id, abort::Abort::Timeout);
-    }
-}
-
-/// A waiting stream balanced again after its endpoint failed: its new endpoint, or `None` when it
-/// was answered locally instead (no healthy endpoint left) or is gone.
-pub(super) fn rebalance_waiting(
-    shared: &mut Shared,
-    client: Token,
-    stream_id: u32,
-) -> Option<usize> {
-    let (_, side) = client_at(shared, client)?;
-    let (listener, peer) = (side.listener, side.peer);
-    let head = side.streams.get_mut(&stream_id)?.queued.take()?;
-    let chosen = shared.choose(&head, listener, peer);
-    let (_, side) = client_at(shared, client)?;
-    let link = side.streams.get_mut(&stream_id)?;
-    link.queued = Some(head);
-    match chosen {
-        Ok(c) => Some(c.endpoint),
-        Err(reason) => {
-            fail_waiting(shared, client, stream_id, reason);
-            None
-        }
-    }
-}
-
-/// A waiting stream that cannot be placed: answered locally for `reason`.
-pub(super) fn fail_waiting(shared: &mut Shared, client: Token, stream_id: u32, reason: Reason) {
-    let Some((h2, side)) = client_at(shared, client) else {
-        return;
+    let credited = match dir {
+        Dir::Request => &mut b.credited,
+        Dir::Response => &mut 0,
     };
-    if let Some(link) = side.streams.remove(&stream_id) {
-        abort::release_link(h2, stream_id, &link);
-        side.local.answer(stream_id, link.grpc, reason);
-        side.local.flush(h2);
-        shared.dirty.push(client);
-    }
-}
-
-/// Opens the upstream stream of waiting client stream `stream_id` on connection `up` and sends
-/// what of its body waited with it.
-fn place_waiting(shared: &mut Shared, client: Token, stream_id: u32, up: Token) {
-    let Some((_, side)) = client_at(shared, client) else {
-        return;
+    let p = match dir {
+        Dir::Request => &mut b.request,
+        Dir::Response => &mut b.response,
     };
-    let Some(link) = side.streams.get_mut(&stream_id) else {
-        return;
-    };
-    let Some(head) = link.queued.take() else {
-        return;
-    };
-    let grpc = link.grpc;
-    // The head carries END_STREAM only if nothing else of the request is left.
-    let end = link.pending.end && link.pending.data.is_empty() && link.pending.trailers.is_none();
-    if end {
-        link.pending.end = false;
-    }
-    let opened = open_upstream(
-        shared,
-        up,
-        client,
-        stream_id,
-        grpc,
-        head.iter_flagged(),
-        end,
-    );
-    let mut head = Some(head);
-    let Some((client_h2, side)) = client_at(shared, client) else {
-        return;
-    };
-    match opened {
-        Some(up_stream) => {
-            if let Some(link) = side.streams.get_mut(&stream_id) {
-                link.up = Some((up, up_stream));
-                if let Some(head) = head.take() {
-                    // The body waiting in `pending` is all the request has sent so far.
-                    link.replay = (link.pending.data.len() <= REPLAY_LIMIT
-                        && link.pending.trailers.is_none())
-                    .then(|| Replay {
-                        head,
-                        body: link.pending.data.as_slice().to_vec(),
-                        end: link.pending.end || end,
-                    });
-                }
-            }
-            // The body that waited with it follows, as far as the upstream's windows allow now
-            // (the rest when they grow).
-            if let Some((client_conn, up_conn)) = shared.pair(client, up) {
-                if let (Some((client_h2, side)), Some((up_h2, _))) =
-                    (client_parts(client_conn), upstream_parts(up_conn))
-                {
-                    if let Some(link) = side.streams.get_mut(&stream_id) {
-                        move_request(link, client_h2, stream_id, up_h2);
-                    }
-                }
-            }
-        }
-        None => {
-            if let Some(link) = side.streams.remove(&stream_id) {
-                abort::release_link(client_h2, stream_id, &link);
-            }
-            side.local.answer(stream_id, grpc, Reason::Unavailable);
-            side.local.flush(client_h2);
-        }
-    }
-    shared.dirty.push(client);
-    shared.dirty.push(up);
-}
-
-/// Handles a client connection's events (the connection itself is busy).
-pub(super) struct ClientHandler<'a> {
-    side: &'a mut ClientSide,
-    token: Token,
-    shared: &'a mut Shared,
-}
-
-impl<'a> ClientHandler<'a> {
-    pub(super) fn new(side: &'a mut ClientSide, token: Token, shared: &'a mut Shared) -> Self {
-        ClientHandler {
-            side,
-            token,
-            shared,
-        }
-    }
-}
-
-impl Handler for ClientHandler<'_> {
-    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
-        let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
-        let side = &mut *self.side;
-        headers::forwarded_for(
-            fields.get(b"x-forwarded-for"),
-            &side.peer_ip,
-            &mut side.forwarded_for,
-        );
-        let proto: &[u8] = if side.tls { b"https" } else { b"http" };
-        let mut extra: [(&[u8], &[u8], bool); 3] = [
-            (b"x-forwarded-for", &side.forwarded_for, false),
-            (b"x-forwarded-proto", proto, false),
-            (b"x-request-id", b"", false),
-        ];
-        let mut n_extra = 2;
-        let request_id;
-        if fields.get(b"x-request-id").is_none() {
-            self.shared.request_ids += 1;
-            request_id =
-                headers::request_id(self.shared.pid, self.token as u32, self.shared.request_ids);
-            extra[2].1 = &request_id;
-            n_extra = 3;
-        }
-        let mut head = self.shared.spare_heads.pop().unwrap_or_default();
-        for (name, value, never_index) in
-            headers::forward_request(fields.iter_flagged()).chain(extra[..n_extra].iter().copied())
-        {
-            head.push_field(name, value, never_index);
-        }
-        let (ep, set_cookie, timeout) = match self.shared.choose(fields, side.listener, side.peer) {
-            Ok(c) => (c.endpoint, c.set_cookie, c.timeout),
-            Err(reason) => {
-                side.local.answer(stream_id, grpc, reason);
-                return;
-            }
-        };
-        let mut link = Link {
-            up: None,
-            grpc,
-            pending: Pending::new(&self.shared.meter),
-            queued: None,
-            set_cookie,
-            replay: None,
-            attempts: 1,
-            credited: 0,
-            deadline: timeout.map(|t| self.shared.now + t),
-            held: None,
-        };
-        if let Some(at) = link.deadline {
-            self.shared
-                .deadlines
-                .push(std::cmp::Reverse((at, self.token, stream_id)));
-        }
-        match self.shared.connection_for(ep) {
-            Some(up) => match open_upstream(
-                self.shared,
-                up,
-                self.token,
-                stream_id,
-                grpc,
-                head.iter_flagged(),
-                end_stream,
-            ) {
-                Some(up_stream) => {
-                    link.up = Some((up, up_stream));
-                    link.replay = Some(Replay {
-                        head,
-                        body: self.shared.spare_bodies.pop().unwrap_or_default(),
-                        end: end_stream,
-                    });
-                }
-                None => {
-                    side.local.answer(stream_id, grpc, Reason::Unavailable);
-                    return;
-                }
-            },
-            // Every connection is full: wait for room, in arrival order, up to a bound.
-            None if self.shared.waiting.len() < MAX_WAITING => {
-                link.queued = Some(head);
-                link.pending.end = end_stream;
-                let now = self.shared.now;
-                self.shared
-                    .waiting
-                    .push_back((self.token, stream_id, ep, now));
-            }
-            None => {
-                side.local.answer(stream_id, grpc, Reason::Unavailable);
-                return;
-            }
-        }
-        side.streams.insert(stream_id, link);
-    }
-
-    fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
-        let Some(link) = self.side.streams.get_mut(&stream_id) else {
-            return;
-        };
-        link.replay = None;
-        let Some((up, up_stream)) = link.up.filter(|_| link.pending.is_empty()) else {
-            link.pending.trailers = Some(fields.clone());
-            return;
-        };
-        if let Some((up_h2, _)) = upstream_at(self.shared, up) {
-            let _ = up_h2.send_trailers(up_stream, headers::forward_request(fields.iter_flagged()));
-            self.shared.dirty.push(up);
-        }
-    }
-
-    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
-        let Some(link) = self.side.streams.get_mut(&stream_id) else {
-            // A stream answered locally: its body is read and dropped.
-            self.side.local.on_data(stream_id, data, end_stream);
-            return;
-        };
-        if link.up.is_some() {
-            link.keep(data, end_stream);
-        }
-        let Some((up, up_stream)) = link.up.filter(|_| link.pending.is_empty()) else {
-            link.pending.data.push(data);
-            link.pending.end |= end_stream;
-            return;
-        };
-        let taken = match upstream_at(self.shared, up) {
-            // A stream the upstream no longer has drops what arrives.
-            Some((up_h2, _)) => up_h2
-                .send_data(up_stream, data, end_stream)
-                .unwrap_or(data.len()),
-            None => data.len(),
-        };
-        self.side.released.push((stream_id, taken));
-        if taken < data.len() {
-            link.pending.data.push(&data[taken..]);
-            link.pending.end = end_stream;
-        }
-        self.shared.dirty.push(up);
-    }
-
-    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
-        self.side.local.on_reset(stream_id, code, remote);
-        let Some((up, up_stream)) = self.side.streams.remove(&stream_id).and_then(|l| l.up) else {
-            // A waiting stream's place in the queue is skipped when it comes up.
-            return;
-        };
-        let now = self.shared.now;
-        if let Some((up_h2, up_side)) = upstream_at(self.shared, up) {
-            drop_upstream(up_h2, up_side, up_stream, now);
-            self.shared.dirty.push(up);
-        }
-    }
-
-    fn on_goaway(&mut self, _last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {}
-
-    fn on_window_update(&mut self, stream_id: u32) {
-        self.side.drain.push(stream_id);
-    }
-}
-
-/// The client connection is free again: give back window, send local answers, and move response
-/// bytes that waited for its send window.
-pub(super) fn client_after_recv(side: &mut ClientSide, h2: &mut Connection, shared: &mut Shared) {
-    for (stream_id, n) in side.released.drain(..) {
-        h2.release_capacity(stream_id, n);
-    }
-    side.local.flush(h2);
-    if side.drain.is_empty() {
-        return;
-    }
-    let all = side.drain.contains(&0);
-    let mut drain = std::mem::take(&mut side.drain);
-    if all {
-        drain.clear();
-        drain.extend(side.streams.keys().copied());
-        fair_start(&mut drain, &mut side.turn);
-    }
-    for &stream_id in &drain {
-        let Some(link) = side.streams.get_mut(&stream_id) else {
-            continue;
-        };
-        if let Some(back) = link.held.as_deref_mut() {
-            if move_response(back, h2, |_| {}) {
-                side.streams.remove(&stream_id);
-            }
-            continue;
-        }
-        let Some((up, up_stream)) = link.up else {
-            continue;
-        };
-        let Some((up_h2, up_side)) = shared
-            .conns
-            .get_mut(up)
-            .and_then(|c| c.as_mut())
-            .and_then(upstream_parts)
-        else {
-            continue;
-        };
-        let done = match up_side.streams.get_mut(&up_stream) {
-            Some(back) => move_response(back, h2, |n| up_h2.release_capacity(up_stream, n)),
-            None => false,
-        };
-        if done {
-            up_side.streams.remove(&up_stream);
-            side.streams.remove(&stream_id);
-        }
-        shared.dirty.push(up);
-    }
-    drain.clear();
-    side.drain = drain;
-}
-
-/// When a connection's window opens, every waiting stream may move; the first ones take what
-/// there is. Start each time one place further, so that no stream is always last (with large
-/// messages a fixed order starves the streams at its end for seconds).
-fn fair_start(drain: &mut [u32], turn: &mut usize) {
-    if !drain.is_empty() {
-        drain.rotate_left(*turn % drain.len());
-        *turn = turn.wrapping_add(1);
-    }
-}
-
-/// Moves a stream's waiting response bytes to the client as its window allows; `taken` gives the
-/// upstream its window back for what was taken. Returns true once the response is complete.
-fn move_response(back: &mut Back, client: &mut Connection, mut taken: impl FnMut(usize)) -> bool {
-    let p = &mut back.pending;
     let end_with_data = p.end && p.trailers.is_none();
     if !p.data.is_empty() || end_with_data {
-        let n = client
-            .send_data(back.client_stream, p.data.as_slice(), end_with_data)
+        let n = to
+            .send_data(to_stream, p.data.as_slice(), end_with_data)
             .unwrap_or(p.data.len());
-        taken(n);
-        let taken = n;
-        p.sent(taken);
+        let already = n.min(*credited);
+        *credited -= already;
+        give_back(n - already);
+        p.sent(n);
         if !p.data.is_empty() {
             return false;
         }
         if end_with_data {
+            p.end = false;
             return true;
         }
     }
     if let Some(trailers) = p.trailers.take() {
-        let _ = client.send_trailers(
-            back.client_stream,
-            headers::forward_response(trailers.iter_flagged()),
-        );
+        send_trailers(to, to_stream, dir, &trailers);
         return true;
     }
     false
 }
 
-/// Moves a stream's waiting request bytes upstream as its window allows. Returns true when nothing
-/// is left waiting.
-fn move_request(
-    link: &mut Link,
-    client: &mut Connection,
-    client_stream: u32,
-    upstream: &mut Connection,
+fn send_trailers(to: &mut Connection, to_stream: u32, dir: Dir, trailers: &FieldList) {
+    let fields = trailers.iter_flagged();
+    let _ = match dir {
+        Dir::Request => to.send_trailers(to_stream, headers::forward_request(fields)),
+        Dir::Response => to.send_trailers(to_stream, headers::forward_response(fields)),
+    };
+}
+
+/// DATA arrived for bridge `id` on the leg bytes in direction `dir` come from (`from`, busy): it
+/// goes on to the other leg at once as far as its windows allow, and the rest waits. Returns true
+/// when the message ended with it.
+fn forward(
+    shared: &mut Shared,
+    from: &mut Busy<'_>,
+    id: BridgeId,
+    dir: Dir,
+    data: &[u8],
+    end: bool,
 ) -> bool {
-    let Some((_, up_stream)) = link.up else {
+    let Some(b) = shared.bridges.get_mut(id) else {
         return false;
     };
-    let p = &mut link.pending;
-    let end_with_data = p.end && p.trailers.is_none();
-    if !p.data.is_empty() || end_with_data {
-        let taken = upstream
-            .send_data(up_stream, p.data.as_slice(), end_with_data)
-            .unwrap_or(p.data.len());
-        let credited = taken.min(link.credited);
-        link.credited -= credited;
-        client.release_capacity(client_stream, taken - credited);
-        p.sent(taken);
-        if !p.data.is_empty() {
-            return false;
-        }
-        p.end = false;
+    if dir == Dir::Request && b.upstream.is_some() {
+        b.keep(data, end);
     }
-    if let Some(trailers) = p.trailers.take() {
-        let _ =
-            upstream.send_trailers(up_stream, headers::forward_request(trailers.iter_flagged()));
+    let (Some((_, from_stream)), target) = (b.source(dir), b.target(dir)) else {
+        return false;
+    };
+    let p = b.waiting(dir);
+    let Some((to, to_stream)) = target.filter(|_| p.is_empty()) else {
+        p.data.push(data);
+        p.end |= end;
+        return false;
+    };
+    let taken = match shared.conns.get_mut(to) {
+        Some(c) => c.h2.send_data(to_stream, data, end).unwrap_or(data.len()),
+        // A stream whose other leg is gone drops what arrives.
+        None => data.len(),
+    };
+    from.leg.deferred.push(Action::Release(from_stream, taken));
+    if taken < data.len() {
+        p.data.push(&data[taken..]);
+        p.end = end;
+        return false;
+    }
+    end
+}
+
+/// Trailers arrived for bridge `id` in direction `dir`: sent on at once if nothing waits before
+/// them, else kept. Returns true when they went out.
+fn forward_trailers(shared: &mut Shared, id: BridgeId, dir: Dir, fields: &FieldList) -> bool {
+    let Some(b) = shared.bridges.get_mut(id) else {
+        return false;
+    };
+    let target = b.target(dir);
+    let p = b.waiting(dir);
+    let Some((to, to_stream)) = target.filter(|_| p.is_empty()) else {
+        p.trailers = Some(Box::new(fields.clone()));
+        return false;
+    };
+    if let Some(c) = shared.conns.get_mut(to) {
+        send_trailers(&mut c.h2, to_stream, dir, fields);
     }
     true
 }
 
-/// Handles an upstream connection's events (the connection itself is busy).
-pub(super) struct UpstreamHandler<'a> {
-    side: &'a mut UpstreamSide,
-    shared: &'a mut Shared,
+/// A connection is free again: does what waited for it, then moves the bytes that wait for its
+/// send window (`dir`: the direction it sends in) on the streams it was told of.
+pub(super) fn after_recv(
+    token: Token,
+    leg: &mut Leg,
+    h2: &mut Connection,
+    shared: &mut Shared,
+    dir: Dir,
+    mut apply: impl FnMut(&mut Connection, Action),
+) {
+    for a in leg.deferred.drain(..) {
+        apply(h2, a);
+    }
+    if leg.drain.is_empty() {
+        return;
+    }
+    let mut drain = std::mem::take(&mut leg.drain);
+    if drain.contains(&0) {
+        drain.clear();
+        drain.extend(leg.streams.keys().copied());
+        // When a connection's window opens, every waiting stream may move and the first ones take
+        // what there is: start one place further each time, so that no stream is always last
+        // (with large messages a fixed order starves the streams at its end for seconds).
+        if !drain.is_empty() {
+            let first = leg.turn % drain.len();
+            drain.rotate_left(first);
+            leg.turn = leg.turn.wrapping_add(1);
+        }
+    }
+    for &stream in &drain {
+        let Some(&id) = leg.streams.get(&stream) else {
+            continue;
+        };
+        let Some(b) = shared.bridges.get_mut(id) else {
+            continue;
+        };
+        let done = match b.source(dir) {
+            Some((from, from_stream)) => match shared.conns.get_mut(from) {
+                Some(c) => pump(b, dir, h2, |n| c.h2.release_capacity(from_stream, n)),
+                None => false,
+            },
+            // A response held after its upstream connection went.
+            None => pump(b, dir, h2, |_| {}),
+        };
+        if done && dir == Dir::Response {
+            let mut busy = Busy { token, leg };
+            settle(shared, Some(&mut busy), id, End::Complete);
+        }
+    }
+    drain.clear();
+    leg.drain = drain;
 }
 
-impl<'a> UpstreamHandler<'a> {
-    pub(super) fn new(side: &'a mut UpstreamSide, shared: &'a mut Shared) -> Self {
-        UpstreamHandler { side, shared }
-    }
-
-    /// The client stream behind `up_stream`, with its connection.
-    fn client(&mut self, up_stream: u32) -> Option<(&mut Back, &mut Connection, &mut ClientSide)> {
-        let back = self.side.streams.get_mut(&up_stream)?;
-        let conn = self.shared.conns.get_mut(back.client)?.as_mut()?;
-        let (h2, side) = client_parts(conn)?;
-        Some((back, h2, side))
-    }
-
-    /// Ends the bridge for `up_stream`: both maps forget it.
-    fn finish(&mut self, up_stream: u32) {
-        if let Some(back) = self.side.streams.remove(&up_stream) {
-            if let Some((_, side)) = client_at(self.shared, back.client) {
-                side.streams.remove(&back.client_stream);
-            }
-            self.shared.dirty.push(back.client);
-        }
-    }
+/// How a stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum End {
+    /// The response went out whole.
+    Complete,
+    /// The client reset its stream, or its connection is gone: the upstream stream is cancelled.
+    ClientGone,
+    /// The upstream reset its stream with this code, or its connection is gone: the client gets a
+    /// local answer if its response has not started, a reset otherwise.
+    UpstreamFailed(ErrorCode),
+    /// The gateway ended it (see `abort.rs`).
+    Aborted(Abort),
+    /// No upstream stream could take it: the client gets a local answer.
+    Unplaced(Reason),
 }
 
-impl Handler for UpstreamHandler<'_> {
-    fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
-        let interim = fields.status().is_some_and(|s| s.first() == Some(&b'1'));
-        let Some((back, h2, side)) = self.client(stream_id) else {
-            return;
-        };
-        let (cookie, done) = match side.streams.get_mut(&back.client_stream) {
-            // The upstream processes the request: no replay any more.
-            Some(link) if !interim => (link.set_cookie.take(), link.replay.take()),
-            _ => (None, None),
-        };
-        let set_cookie = cookie.as_deref().map(|v| (&b"set-cookie"[..], v, false));
-        let _ = h2.send_headers(
-            back.client_stream,
-            headers::forward_response(fields.iter_flagged()).chain(set_cookie),
-            end_stream,
-        );
-        back.responded |= !interim;
-        let client = back.client;
-        // The answer, for outlier detection: a gRPC response's status comes with its trailers
-        // (or here, for Trailers-Only).
-        let answer = match (interim, back.grpc, fields.status()) {
-            (true, _, _) => None,
-            (false, true, Some(b"200")) if !end_stream => None,
-            (false, true, Some(b"200")) => Some(grpc_as_http(fields.get(b"grpc-status"))),
-            (false, _, status) => Some(http_status(status)),
-        };
-        self.shared.dirty.push(client);
-        if let Some(r) = done {
-            self.shared.recycle(r);
-        }
-        if let Some(status) = answer {
-            self.shared.record_answer(self.side.endpoint, status);
-        }
-        if end_stream {
-            self.finish(stream_id);
-        }
+/// Ends bridge `id` on both legs: each leg forgets it, the bytes it held go back to flow control,
+/// the upstream stream is cancelled when the client side ended it, and the client gets what the
+/// way it ended requires. `busy` is the connection whose handler runs now (out of the table).
+pub(super) fn settle(shared: &mut Shared, mut busy: Option<&mut Busy<'_>>, id: BridgeId, end: End) {
+    let Some(b) = shared.bridges.remove(id) else {
+        return;
+    };
+    let responded = b.responded;
+    if let Some((up, up_stream)) = b.upstream {
+        shared.upstream.stream_closed(b.endpoint);
+        // A stream the upstream has ended needs nothing more on its leg.
+        let cancel = matches!(end, End::ClientGone | End::Aborted(_));
+        let release = Action::Release(up_stream, b.response.data.len());
+        let actions = [
+            Some(release).filter(|_| cancel),
+            Some(Action::Cancel(up_stream)).filter(|_| cancel),
+        ];
+        leave(shared, busy.as_deref_mut(), up, up_stream, actions);
     }
+    let (client, client_stream) = b.client;
+    let held = b.request.data.len().saturating_sub(b.credited);
+    // A stream the client reset gave its held bytes back with the reset.
+    let release = (end != End::ClientGone).then_some(Action::Release(client_stream, held));
+    let answer = match end {
+        End::Complete | End::ClientGone => None,
+        End::UpstreamFailed(code) if responded => Some(Action::Reset(
+            client_stream,
+            if code == ErrorCode::CANCEL {
+                code
+            } else {
+                ErrorCode::INTERNAL_ERROR
+            },
+        )),
+        // Not processed upstream (and not replayed here): the client may retry it (RFC 9113 §8.7).
+        End::UpstreamFailed(ErrorCode::REFUSED_STREAM) => {
+            Some(Action::Reset(client_stream, ErrorCode::REFUSED_STREAM))
+        }
+        End::UpstreamFailed(_) => Some(Action::Answer(
+            client_stream,
+            b.grpc,
+            Reason::UpstreamFailed,
+        )),
+        End::Aborted(why) if responded => Some(Action::Reset(client_stream, why.reset_code())),
+        End::Aborted(why) => Some(Action::Answer(client_stream, b.grpc, why.reason())),
+        End::Unplaced(reason) => Some(Action::Answer(client_stream, b.grpc, reason)),
+    };
+    leave(shared, busy, client, client_stream, [release, answer]);
+}
 
-    fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
-        if self.side.streams.get(&stream_id).is_some_and(|b| b.grpc) {
-            let status = grpc_as_http(fields.get(b"grpc-status"));
-            self.shared.record_answer(self.side.endpoint, status);
-        }
-        let Some((back, h2, _)) = self.client(stream_id) else {
-            return;
-        };
-        if !back.pending.is_empty() {
-            back.pending.trailers = Some(fields.clone());
-            return;
-        }
-        let _ = h2.send_trailers(
-            back.client_stream,
-            headers::forward_response(fields.iter_flagged()),
-        );
-        self.finish(stream_id);
+/// Stream `stream` of connection `token` leaves its leg, which then carries out `actions`: at once
+/// when the connection is in the table, once it is free when it is `busy`.
+fn leave(
+    shared: &mut Shared,
+    busy: Option<&mut Busy<'_>>,
+    token: Token,
+    stream: u32,
+    actions: [Option<Action>; 2],
+) {
+    if let Some(busy) = busy.filter(|b| b.token == token) {
+        busy.leg.streams.remove(&stream);
+        busy.leg.deferred.extend(actions.into_iter().flatten());
+        return;
     }
-
-    fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
-        let Some((back, h2, _)) = self.client(stream_id) else {
-            // A stream the client no longer has: give the bytes back at once.
-            self.side.released.push((stream_id, data.len()));
-            return;
-        };
-        if !back.pending.is_empty() {
-            back.pending.data.push(data);
-            back.pending.end |= end_stream;
-            return;
+    let now = shared.now;
+    let Some(c) = shared.conns.get_mut(token) else {
+        return;
+    };
+    if let Some((h2, side)) = c.client_parts() {
+        side.leg.streams.remove(&stream);
+        for a in actions.into_iter().flatten() {
+            side.apply(h2, a);
         }
-        let taken = h2
-            .send_data(back.client_stream, data, end_stream)
-            .unwrap_or(data.len());
-        let client = back.client;
-        if taken < data.len() {
-            back.pending.data.push(&data[taken..]);
-            back.pending.end = end_stream;
+    } else if let Some((h2, side)) = c.upstream_parts() {
+        side.leg.streams.remove(&stream);
+        for a in actions.into_iter().flatten() {
+            side.apply(h2, a, now);
         }
-        let complete = end_stream && taken == data.len();
-        self.side.released.push((stream_id, taken));
-        self.shared.dirty.push(client);
-        if complete {
-            self.finish(stream_id);
-        }
-    }
-
-    fn on_reset(&mut self, stream_id: u32, code: ErrorCode, _remote: bool) {
-        let Some(back) = self.side.streams.remove(&stream_id) else {
-            return;
-        };
-        if code == ErrorCode::REFUSED_STREAM && replay(&back, self.shared) {
-            return;
-        }
-        if !back.responded && code != ErrorCode::CANCEL {
-            // Reset before answering: a gateway error, as Envoy counts it.
-            self.shared.record_answer(self.side.endpoint, 502);
-        }
-        settle_client(&back, code, self.shared);
-    }
-
-    fn on_goaway(&mut self, last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {
-        // Streams above `last_stream_id` were not processed (RFC 9113 §6.8): answer them here.
-        let unprocessed: Vec<u32> = self
-            .side
-            .streams
-            .keys()
-            .copied()
-            .filter(|&id| id > last_stream_id)
-            .collect();
-        for id in unprocessed {
-            if let Some(back) = self.side.streams.remove(&id) {
-                if !replay(&back, self.shared) {
-                    settle_client(&back, ErrorCode::REFUSED_STREAM, self.shared);
-                }
-            }
-        }
-    }
-
-    fn on_window_update(&mut self, stream_id: u32) {
-        self.side.drain.push(stream_id);
-    }
-
-    fn on_ping_ack(&mut self, _payload: [u8; 8]) {
-        self.side.ping_sent = None;
     }
 }
 
 impl Shared {
+    /// A new bridge, with its route timeout armed.
+    fn add_bridge(&mut self, b: Bridge) -> BridgeId {
+        let deadline = b.deadline;
+        let id = self.bridges.insert(b);
+        if let Some(at) = deadline {
+            self.deadlines.push(std::cmp::Reverse((at, id)));
+        }
+        id
+    }
+
     /// Keeps a finished replay's buffers for the next streams (up to a bound), so that a warm
     /// worker allocates nothing per stream for them.
     fn recycle(&mut self, r: Replay) {
@@ -905,199 +589,60 @@ impl Shared {
     }
 }
 
-/// The upstream did not process `back`'s request (RFC 9113 §8.7): send it again, balanced anew, as a
-/// waiting stream. False when it cannot be (the response started, the request was too long or had
-/// trailers, it was tried [`MAX_ATTEMPTS`] times, the waiting queue is full).
-fn replay(back: &Back, shared: &mut Shared) -> bool {
-    if back.responded || shared.waiting.len() >= MAX_WAITING {
-        return false;
-    }
-    let Some((_, side)) = client_at(shared, back.client) else {
-        return false;
-    };
-    let (listener, peer) = (side.listener, side.peer);
-    let Some(link) = side.streams.get_mut(&back.client_stream) else {
-        return false;
-    };
-    if link.attempts >= MAX_ATTEMPTS {
-        return false;
-    }
-    let Some(r) = link.replay.take() else {
-        return false;
-    };
-    // Everything the client sent goes again; of it, what already left `pending` was credited back.
-    link.credited = (r.body.len() + link.credited).saturating_sub(link.pending.data.len());
-    link.pending.data.replace(r.body);
-    link.pending.end = r.end;
-    link.up = None;
-    link.attempts += 1;
-    let chosen = shared.choose(&r.head, listener, peer);
-    let Some((_, side)) = client_at(shared, back.client) else {
-        return false;
-    };
-    let Some(link) = side.streams.get_mut(&back.client_stream) else {
-        return false;
-    };
-    link.queued = Some(r.head);
-    match chosen {
-        Ok(Chosen { endpoint: ep, .. }) => {
-            let now = shared.now;
-            shared
-                .waiting
-                .push_back((back.client, back.client_stream, ep, now));
-        }
-        Err(reason) => fail_waiting(shared, back.client, back.client_stream, reason),
-    }
-    true
-}
-
-/// `:status` as a number (a missing or odd one counts as 502: the upstream misbehaved).
-fn http_status(status: Option<&[u8]>) -> u16 {
-    status
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(502)
-}
-
-/// A `grpc-status` as the HTTP status Envoy maps it to for outlier detection (a missing one: 500).
-fn grpc_as_http(status: Option<&[u8]>) -> u16 {
-    match status {
-        Some(b"0") => 200,
-        Some(b"1") => 499,
-        Some(b"3" | b"9" | b"11") => 400,
-        Some(b"4") => 504,
-        Some(b"5") => 404,
-        Some(b"6" | b"10") => 409,
-        Some(b"7") => 403,
-        Some(b"8") => 429,
-        Some(b"12") => 501,
-        Some(b"14") => 503,
-        Some(b"16") => 401,
-        _ => 500,
-    }
-}
-
-/// The upstream side of a stream failed: the client gets a local answer if its response has not
-/// started, a reset otherwise.
-fn settle_client(back: &Back, code: ErrorCode, shared: &mut Shared) {
-    let Some((h2, side)) = client_at(shared, back.client) else {
-        return;
-    };
-    if let Some(link) = side.streams.remove(&back.client_stream) {
-        abort::release_link(h2, back.client_stream, &link);
-    }
-    if back.responded {
-        let code = if code == ErrorCode::CANCEL {
-            code
-        } else {
-            ErrorCode::INTERNAL_ERROR
-        };
-        h2.reset(back.client_stream, code);
-    } else if code == ErrorCode::REFUSED_STREAM {
-        // Not processed upstream (and not replayed here): the client may retry it (RFC 9113 §8.7).
-        h2.reset(back.client_stream, code);
-    } else {
-        side.local
-            .answer(back.client_stream, back.grpc, Reason::UpstreamFailed);
-        side.local.flush(h2);
-    }
-    shared.dirty.push(back.client);
-}
-
-/// The upstream connection is free again: give back window, and move request bytes that waited for
-/// its send window.
-pub(super) fn upstream_after_recv(
-    side: &mut UpstreamSide,
-    h2: &mut Connection,
-    shared: &mut Shared,
-) {
-    for (stream_id, n) in side.released.drain(..) {
-        h2.release_capacity(stream_id, n);
-    }
-    if side.drain.is_empty() {
-        return;
-    }
-    let all = side.drain.contains(&0);
-    let mut drain = std::mem::take(&mut side.drain);
-    if all {
-        drain.clear();
-        drain.extend(side.streams.keys().copied());
-        fair_start(&mut drain, &mut side.turn);
-    }
-    for &up_stream in &drain {
-        let Some(back) = side.streams.get(&up_stream) else {
-            continue;
-        };
-        let (client, client_stream) = (back.client, back.client_stream);
-        let Some((client_h2, client_side)) = client_at(shared, client) else {
-            continue;
-        };
-        if let Some(link) = client_side.streams.get_mut(&client_stream) {
-            move_request(link, client_h2, client_stream, h2);
-        }
-        shared.dirty.push(client);
-    }
-    drain.clear();
-    side.drain = drain;
-}
-
-/// A client connection is gone: cancel its upstream streams.
-pub(super) fn client_gone(side: ClientSide, shared: &mut Shared) {
-    let now = shared.now;
-    for (up, up_stream) in side.streams.into_values().filter_map(|l| l.up) {
-        if let Some((up_h2, up_side)) = upstream_at(shared, up) {
-            drop_upstream(up_h2, up_side, up_stream, now);
-            shared.dirty.push(up);
-        }
-    }
-}
-
-/// The client no longer wants upstream stream `up_stream`: cancel it, and give back the response
-/// bytes that waited for the client.
-fn drop_upstream(up_h2: &mut Connection, up_side: &mut UpstreamSide, up_stream: u32, now: Instant) {
-    if let Some(back) = up_side.streams.remove(&up_stream) {
-        abort::release_back(up_h2, up_stream, &back);
-    }
-    abort::cancel(up_h2, up_side, up_stream, now);
-}
-
-/// An upstream connection is gone: every stream on it is settled with its client.
-pub(super) fn upstream_gone(side: UpstreamSide, shared: &mut Shared) {
-    if side.streams.values().any(|b| !b.responded) {
-        shared.record_answer(side.endpoint, 502);
-    }
-    for back in side.streams.into_values() {
-        if back.pending.end || back.pending.trailers.is_some() {
-            hold(back, shared);
-        } else {
-            settle_client(&back, ErrorCode::INTERNAL_ERROR, shared);
-        }
-    }
-}
-
-/// The whole response of `back` arrived before its upstream connection went away: its client stream
-/// keeps what is left of it and takes it as its windows allow.
-fn hold(back: Back, shared: &mut Shared) {
-    let (client, client_stream) = (back.client, back.client_stream);
-    let Some((_, side)) = client_at(shared, client) else {
-        return;
-    };
-    if let Some(link) = side.streams.get_mut(&client_stream) {
-        link.up = None;
-        link.held = Some(Box::new(back));
-        side.drain.push(client_stream);
-    }
-    shared.dirty.push(client);
-}
-
 #[cfg(test)]
 mod tests {
-    /// The fixed state of one proxied stream on each side (the variable parts, body bytes waiting
-    /// and a head kept for replay, are bounded by the stream windows and `REPLAY_LIMIT`);
-    /// docs/benchmarks.md reports these sizes.
+    use super::*;
+
+    /// The fixed state of one proxied stream (the variable parts, body bytes waiting and a head kept
+    /// for replay, are bounded by the stream windows and `REPLAY_LIMIT`); docs/benchmarks.md
+    /// reports it.
     #[test]
     fn per_stream_state_stays_small() {
-        assert!(std::mem::size_of::<super::Link>() <= 344);
-        assert!(std::mem::size_of::<super::Back>() <= 144);
+        assert!(
+            std::mem::size_of::<Bridge>() <= 408,
+            "{}",
+            std::mem::size_of::<Bridge>()
+        );
+    }
+
+    /// An id of an ended stream never reaches the stream that takes its slot next.
+    #[test]
+    fn ids_of_ended_streams_stay_dead() {
+        let meter = Meter::default();
+        let mut bridges = Bridges::default();
+        let a = bridges.insert(Bridge::new((1, 1), false, &meter));
+        assert!(bridges.remove(a).is_some());
+        let b = bridges.insert(Bridge::new((1, 3), false, &meter));
+        assert_eq!(a.index, b.index, "the slot is reused");
+        assert!(bridges.get(a).is_none() && bridges.remove(a).is_none());
+        assert_eq!(bridges.get(b).map(|b| b.client), Some((1, 3)));
+    }
+
+    /// A burst of streams does not keep its slab once it is over.
+    #[test]
+    fn the_slab_shrinks_after_a_burst() {
+        let meter = Meter::default();
+        let mut bridges = Bridges::default();
+        let ids: Vec<BridgeId> = (0..10_000)
+            .map(|i| bridges.insert(Bridge::new((0, 2 * i + 1), false, &meter)))
+            .collect();
+        for id in &ids[..9_990] {
+            bridges.remove(*id);
+        }
+        bridges.trim();
+        assert!(
+            bridges.slots.len() == 10_000,
+            "live streams at the end hold the slab"
+        );
+        for id in &ids[9_990..] {
+            bridges.remove(*id);
+        }
+        bridges.trim();
+        assert!(
+            bridges.slots.len() <= 64,
+            "{} slots left",
+            bridges.slots.len()
+        );
+        assert!(bridges.slots.capacity() <= 128);
     }
 }

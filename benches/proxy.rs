@@ -1,12 +1,13 @@
 //! The gateway's whole hot path, in memory: a client speaking HTTP/2 to a listener of
 //! `proxy::gateway::Gateway`, which proxies every stream round robin to three upstream endpoints.
 //!
-//! No sockets, no threads, no clock: the bench loop plays the worker (`src/runtime/worker.rs`) and
-//! the network. Each turn the peers act on what reached them, everything they wrote is handed to
-//! the gateway (`received`, as one poll would), then the gateway runs one worker turn (backlog,
-//! timers, `tend_upstreams`, connects, one `output`/`advance` flush per dirty connection), and what
-//! it wrote reaches the peers for the next turn. Connects finish on the turn after they were asked
-//! for. Time advances a fixed 10 µs per turn; the balancers' seed is fixed.
+//! No sockets, no threads, no clock: `h2edge::testkit::Sim` plays the worker
+//! (`src/runtime/worker.rs`) and the network. Each turn the peers act on what reached them,
+//! everything they wrote is handed to the gateway (`received`, as one poll would), then the gateway
+//! runs one worker turn (backlog, timers, `tend_upstreams`, connects, one `output`/`advance` flush
+//! per dirty connection), and what it wrote reaches the peers for the next turn. Connects finish on
+//! the turn after they were asked for. Time advances 10 µs per turn (the pipeline never idles);
+//! the balancers' seed is fixed.
 //!
 //! - The client is our own `h2::conn::Connection` in the client role keeping 32 unary gRPC calls in
 //!   flight on one connection: the request head of `benches/conn.rs` (without `x-request-id`, so
@@ -41,8 +42,9 @@ use h2edge::demo;
 use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::{Config, Connection, Handler, Role};
 use h2edge::h2::fields::FieldList;
-use h2edge::proxy::gateway::{Gateway, GatewayConfig, IoRequest, Listener, Service, Token};
-use h2edge::proxy::upstreams::{Endpoint, Upstreams};
+use h2edge::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
+use h2edge::proxy::upstreams::Upstreams;
+use h2edge::testkit::{ClientId, Dial, Peer, Sim};
 use h2edge::tls::client::{Identity, UpstreamTls, client_config};
 use rustls::pki_types::ServerName;
 use unary::{Answerer, grpc_message};
@@ -95,31 +97,29 @@ impl Variant {
     }
 }
 
-/// The test side of one connection: our HTTP/2 connection, optionally under a rustls session.
-struct Peer {
+/// The TLS and HTTP/2 state of one test-side connection.
+struct Link {
     h2: Connection,
     tls: Option<rustls::Connection>,
     /// Plaintext from the gateway that `h2` has not consumed yet (a partial frame).
     rx: Vec<u8>,
-    /// Bytes written towards the gateway (ciphertext with TLS), delivered on the next poll.
-    tx: Vec<u8>,
-    /// Calls this peer answered (upstreams).
-    answered: u64,
+    /// Bytes that crossed this connection, both directions (ciphertext with TLS).
+    bytes: u64,
 }
 
-impl Peer {
+impl Link {
     fn new(h2: Connection, tls: Option<rustls::Connection>) -> Self {
-        Peer {
+        Link {
             h2,
             tls,
             rx: Vec::new(),
-            tx: Vec::new(),
-            answered: 0,
+            bytes: 0,
         }
     }
 
     /// Bytes the gateway wrote to this peer's socket.
     fn deliver(&mut self, mut bytes: &[u8]) {
+        self.bytes += bytes.len() as u64;
         let Some(tls) = &mut self.tls else {
             self.rx.extend_from_slice(bytes);
             return;
@@ -155,23 +155,25 @@ impl Peer {
         }
     }
 
-    /// Moves `h2`'s output (encrypted, with TLS) to the wire towards the gateway.
-    fn flush(&mut self) {
+    /// Moves `h2`'s output (encrypted, with TLS) to `wire`, towards the gateway.
+    fn flush(&mut self, wire: &mut Vec<u8>) {
+        let before = wire.len();
         let out = self.h2.pending_output();
         let n = out.len();
         match &mut self.tls {
-            None => self.tx.extend_from_slice(out),
+            None => wire.extend_from_slice(out),
             Some(tls) => {
                 if n > 0 {
                     // Before the handshake is done rustls keeps this and sends it afterwards.
                     tls.writer().write_all(out).expect("TLS write");
                 }
                 while tls.wants_write() {
-                    tls.write_tls(&mut self.tx).expect("write_tls");
+                    tls.write_tls(wire).expect("write_tls");
                 }
             }
         }
         self.h2.advance_output(n);
+        self.bytes += (wire.len() - before) as u64;
     }
 }
 
@@ -213,28 +215,80 @@ impl Handler for Responses {
     }
 }
 
-/// The gateway, its peers, and the calls in progress.
-struct Rig {
-    variant: Variant,
-    gw: Gateway,
-    now: Instant,
-    /// Test-side peers by gateway token (the client and the upstreams).
-    peers: Vec<Option<Peer>>,
-    client: Token,
-    /// The upstreams' rustls config (`tls` variant).
-    upstream_tls: Option<Arc<rustls::ServerConfig>>,
-    /// Upstream connects asked for this turn, reported done on the next.
-    connecting: Vec<Token>,
+/// The client: keeps `IN_FLIGHT` calls going until it started `start_limit`.
+struct Client {
+    link: Link,
+    responses: Responses,
     request: Vec<(&'static [u8], &'static [u8])>,
     msg: [u8; 69],
     started: u64,
-    responses: Responses,
+    start_limit: u64,
+}
+
+impl Peer for Client {
+    fn deliver(&mut self, _now: Instant, bytes: &[u8]) {
+        self.link.deliver(bytes);
+    }
+
+    fn act(&mut self, now: Instant, out: &mut Vec<u8>) {
+        let r = &mut self.responses;
+        self.link.recv(now, r);
+        let h2 = &mut self.link.h2;
+        for (id, n) in r.received.drain(..) {
+            h2.release_capacity(id, n);
+        }
+        let mut in_flight = self.started - r.finished;
+        while in_flight < IN_FLIGHT && self.started < self.start_limit {
+            let id = h2
+                .open_stream(self.request.iter().copied(), false)
+                .expect("open_stream");
+            let sent = h2.send_data(id, &self.msg, true).expect("send_data");
+            assert_eq!(sent, self.msg.len(), "client window closed");
+            self.started += 1;
+            in_flight += 1;
+        }
+        self.link.flush(out);
+    }
+}
+
+/// An upstream answering every call.
+struct Upstream {
+    link: Link,
     requests: Answerer,
-    dirty: Vec<Token>,
-    io: Vec<IoRequest>,
-    /// Bytes that crossed the client leg and the upstream leg, both directions.
-    client_bytes: u64,
-    upstream_bytes: u64,
+    msg: [u8; 69],
+    answered: u64,
+}
+
+impl Peer for Upstream {
+    fn deliver(&mut self, _now: Instant, bytes: &[u8]) {
+        self.link.deliver(bytes);
+    }
+
+    fn act(&mut self, now: Instant, out: &mut Vec<u8>) {
+        let r = &mut self.requests;
+        self.link.recv(now, r);
+        let h2 = &mut self.link.h2;
+        for (id, n) in r.received.drain(..) {
+            h2.release_capacity(id, n);
+        }
+        for id in r.ended.drain(..) {
+            h2.send_headers(id, RESPONSE.iter().copied(), false)
+                .expect("send_headers");
+            let sent = h2.send_data(id, &self.msg, false).expect("send_data");
+            assert_eq!(sent, self.msg.len(), "upstream window closed");
+            h2.send_trailers(id, TRAILERS.iter().copied())
+                .expect("send_trailers");
+            self.answered += 1;
+        }
+        self.link.flush(out);
+    }
+}
+
+/// The gateway and its peers, in memory (`h2edge::testkit::Sim`).
+struct Rig {
+    variant: Variant,
+    sim: Sim<Client, Upstream>,
+    client: ClientId,
 }
 
 fn endpoint_addr(i: usize) -> SocketAddr {
@@ -271,64 +325,83 @@ impl Rig {
             client_h2: Config::default(),
             buffers: Default::default(),
         });
-        let mut gw = Gateway::new(config, now, SEED);
-        let client = gw
-            .accept(0, SocketAddr::from(([192, 0, 2, 1], 40000)))
-            .expect("accept");
+        let dial = move |addr, now| {
+            assert!(
+                (0..UPSTREAMS).any(|i| endpoint_addr(i) == addr),
+                "connect to unknown {addr}"
+            );
+            let tls = upstream_tls.clone().map(|config| {
+                rustls::Connection::Server(
+                    rustls::ServerConnection::new(config).expect("server session"),
+                )
+            });
+            let h2 = Connection::new(Role::Server, &Config::default(), now);
+            Dial::Accept(Upstream {
+                link: Link::new(h2, tls),
+                requests: Answerer::default(),
+                msg: grpc_message(),
+                answered: 0,
+            })
+        };
+        let mut sim = Sim::new(config, now, SEED, dial);
+        sim.latency = TURN;
         let tls = client_tls.map(|(config, name)| {
             rustls::Connection::Client(
                 rustls::ClientConnection::new(config, name).expect("client session"),
             )
         });
-        let mut peers = Vec::new();
-        peers.resize_with(client + 1, || None);
-        peers[client] = Some(Peer::new(
-            Connection::new(Role::Client, &Config::default(), now),
-            tls,
-        ));
         let scheme: &'static [u8] = match variant {
             Variant::H2c => b"http",
             Variant::Tls => b"https",
         };
+        let client = sim.connect(
+            0,
+            Client {
+                link: Link::new(Connection::new(Role::Client, &Config::default(), now), tls),
+                responses: Responses::default(),
+                request: request(scheme),
+                msg: grpc_message(),
+                started: 0,
+                start_limit: 0,
+            },
+        );
         Rig {
             variant,
-            gw,
-            now,
-            peers,
+            sim,
             client,
-            upstream_tls,
-            connecting: Vec::new(),
-            request: request(scheme),
-            msg: grpc_message(),
-            started: 0,
-            responses: Responses::default(),
-            requests: Answerer::default(),
-            dirty: Vec::new(),
-            io: Vec::new(),
-            client_bytes: 0,
-            upstream_bytes: 0,
         }
     }
 
     fn done(&self) -> u64 {
-        self.responses.finished
+        self.sim.client(self.client).responses.finished
+    }
+
+    /// Bytes that crossed the client leg and the upstream leg, both directions.
+    fn bytes(&self) -> (u64, u64) {
+        let up = self
+            .sim
+            .upstream_ids()
+            .map(|u| self.sim.upstream(u).link.bytes);
+        (self.sim.client(self.client).link.bytes, up.sum())
     }
 
     /// Runs until `target` calls have finished, starting no more than `start_limit` in all.
     fn run(&mut self, target: u64, start_limit: u64) {
+        self.sim.client_mut(self.client).start_limit = start_limit;
         let mut stalled = 0;
         while self.done() < target {
             let before = self.done();
-            self.turn(start_limit);
+            self.sim.turn();
             if self.done() == before {
                 stalled += 1;
+                let c = self.sim.client(self.client);
                 assert!(
                     stalled < STALL_TURNS,
                     "{}: no call finished in {STALL_TURNS} turns ({} started, {} done, {} connections)",
                     self.variant.name(),
-                    self.started,
+                    c.started,
                     self.done(),
-                    self.gw.connections()
+                    self.sim.gateway.connections()
                 );
             } else {
                 stalled = 0;
@@ -336,141 +409,26 @@ impl Rig {
         }
     }
 
-    /// One round: the peers act on what reached them, the gateway gets what they wrote (a poll),
-    /// then runs one worker turn and its output reaches the peers.
-    fn turn(&mut self, start_limit: u64) {
-        let now = self.now;
-        for (token, slot) in self.peers.iter_mut().enumerate() {
-            let Some(peer) = slot else {
-                continue;
-            };
-            if token == self.client {
-                let r = &mut self.responses;
-                peer.recv(now, r);
-                for (id, n) in r.received.drain(..) {
-                    peer.h2.release_capacity(id, n);
-                }
-                let mut in_flight = self.started - r.finished;
-                while in_flight < IN_FLIGHT && self.started < start_limit {
-                    let id = peer
-                        .h2
-                        .open_stream(self.request.iter().copied(), false)
-                        .expect("open_stream");
-                    let sent = peer.h2.send_data(id, &self.msg, true).expect("send_data");
-                    assert_eq!(sent, self.msg.len(), "client window closed");
-                    self.started += 1;
-                    in_flight += 1;
-                }
-            } else {
-                let r = &mut self.requests;
-                peer.recv(now, r);
-                for (id, n) in r.received.drain(..) {
-                    peer.h2.release_capacity(id, n);
-                }
-                for id in r.ended.drain(..) {
-                    peer.h2
-                        .send_headers(id, RESPONSE.iter().copied(), false)
-                        .expect("send_headers");
-                    let sent = peer.h2.send_data(id, &self.msg, false).expect("send_data");
-                    assert_eq!(sent, self.msg.len(), "upstream window closed");
-                    peer.h2
-                        .send_trailers(id, TRAILERS.iter().copied())
-                        .expect("send_trailers");
-                    peer.answered += 1;
-                }
-            }
-            peer.flush();
-        }
-
-        // The poll: connects that finished, then the bytes that arrived.
-        self.now += TURN;
-        self.gw.set_now(self.now);
-        for token in self.connecting.drain(..) {
-            self.gw.connected(token, true);
-        }
-        for (token, slot) in self.peers.iter_mut().enumerate() {
-            if let Some(peer) = slot {
-                if !peer.tx.is_empty() {
-                    if token == self.client {
-                        self.client_bytes += peer.tx.len() as u64;
-                    } else {
-                        self.upstream_bytes += peer.tx.len() as u64;
-                    }
-                    // The gateway may decrypt in place; `tx` is cleared afterwards anyway.
-                    self.gw.received(token, &mut peer.tx);
-                    peer.tx.clear();
-                }
-            }
-        }
-
-        // The worker's turn (`runtime::worker::State::turn`).
-        self.gw.run_backlog();
-        self.gw.on_timeout();
-        self.gw.tend_upstreams();
-        self.gw.take_io(&mut self.io);
-        for req in self.io.drain(..) {
-            match req {
-                IoRequest::Connect(token, addr, _) => {
-                    assert!(
-                        (0..UPSTREAMS).any(|i| endpoint_addr(i) == addr),
-                        "connect to unknown {addr}"
-                    );
-                    let tls = self.upstream_tls.clone().map(|config| {
-                        rustls::Connection::Server(
-                            rustls::ServerConnection::new(config).expect("server session"),
-                        )
-                    });
-                    if self.peers.len() <= token {
-                        self.peers.resize_with(token + 1, || None);
-                    }
-                    assert!(self.peers[token].is_none(), "token {token} reused");
-                    let h2 = Connection::new(Role::Server, &Config::default(), self.now);
-                    self.peers[token] = Some(Peer::new(h2, tls));
-                    self.connecting.push(token);
-                }
-                IoRequest::Close(token) => panic!("the gateway closed connection {token}"),
-            }
-        }
-        self.gw.take_dirty(&mut self.dirty);
-        for &token in &self.dirty {
-            let Some(Some(peer)) = self.peers.get_mut(token) else {
-                panic!("output for unknown token {token}");
-            };
-            loop {
-                let out = self.gw.output(token);
-                let n = out.len();
-                if n == 0 {
-                    break;
-                }
-                peer.deliver(out);
-                self.gw.advance(token, n);
-                if token == self.client {
-                    self.client_bytes += n as u64;
-                } else {
-                    self.upstream_bytes += n as u64;
-                }
-            }
-            assert!(
-                !self.gw.finish_if_done(token),
-                "the gateway finished connection {token}"
-            );
-        }
-        self.dirty.clear();
-        self.gw.take_io(&mut self.io);
-        assert!(self.io.is_empty(), "unexpected I/O requests {:?}", self.io);
-    }
-
     /// Checks the set-up after the warm-up: every call answered in full, spread over every
-    /// upstream.
+    /// upstream, no connection closed.
     fn check(&self) {
         let done = self.done();
-        assert_eq!(self.responses.body_bytes, done * self.msg.len() as u64);
+        let c = self.sim.client(self.client);
+        assert_eq!(c.responses.body_bytes, done * c.msg.len() as u64);
+        assert!(
+            self.sim.client_closed_at(self.client).is_none(),
+            "the client was closed"
+        );
         let answered: Vec<u64> = self
-            .peers
-            .iter()
-            .enumerate()
-            .filter(|&(t, _)| t != self.client)
-            .filter_map(|(_, p)| p.as_ref().map(|p| p.answered))
+            .sim
+            .upstream_ids()
+            .map(|u| {
+                assert!(
+                    self.sim.upstream_closed_at(u).is_none(),
+                    "an upstream was closed"
+                );
+                self.sim.upstream(u).answered
+            })
             .collect();
         assert_eq!(answered.len(), UPSTREAMS, "one connection per upstream");
         for &a in &answered {
@@ -522,11 +480,12 @@ fn bench_proxy(c: &mut Criterion) {
     for variant in [Variant::H2c, Variant::Tls] {
         let mut rig = warm_rig(variant);
         let done = rig.done() as f64;
+        let (client_bytes, upstream_bytes) = rig.bytes();
         println!(
             "proxy bench ({}): {IN_FLIGHT} calls in flight, {UPSTREAMS} upstreams; per call {:.0} bytes on the client leg, {:.0} on the upstream leg",
             variant.name(),
-            rig.client_bytes as f64 / done,
-            rig.upstream_bytes as f64 / done,
+            client_bytes as f64 / done,
+            upstream_bytes as f64 / done,
         );
         g.bench_function(variant.name(), |b| {
             b.iter(|| {

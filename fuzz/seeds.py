@@ -530,6 +530,66 @@ def server_conn_seeds():
     return s
 
 
+def gateway_seeds():
+    # Ops (see fuzz_targets/gateway.rs): op byte = kind | arg << 3; kinds 0/1 (client / upstream
+    # bytes) take a u16 little-endian length and the bytes.
+    def client(data, n=0):
+        return bytes([0 | n << 3]) + struct.pack("<H", len(data)) + data
+
+    def upstream(data, n=0):
+        return bytes([1 | n << 3]) + struct.pack("<H", len(data)) + data
+
+    def turns(n):
+        return bytes([2 | (n - 1) << 3])
+
+    def sleep(arg):
+        return bytes([3 | arg << 3])
+
+    req = Encoder(4096, True)
+    get = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"),
+           (b":authority", b"edge.test")]
+    timed = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/t/slow"),
+             (b":authority", b"edge.test")]
+    start = PREFACE + settings() + settings(ack=True)
+    up_start = settings((3, 100)) + settings(ack=True)
+    resp = Encoder(4096, True)
+    ok = frame(HEADERS, END_HEADERS, 1, resp.block([(b":status", b"200")])) \
+        + frame(DATA, END_STREAM, 1, b"ok")
+    call = client(start + frame(HEADERS, END_HEADERS | END_STREAM, 1, req.block(get))) \
+        + turns(2) + upstream(up_start) + turns(2) + upstream(ok) + turns(2)
+    grpc = client_stream(3)
+    grpc_up = Encoder(4096, True)
+    grpc_answers = b"".join(
+        frame(HEADERS, END_HEADERS, sid, grpc_up.block(GRPC_RESPONSE))
+        + frame(DATA, 0, sid, grpc_message())
+        + frame(HEADERS, END_HEADERS | END_STREAM, sid, grpc_up.block(GRPC_TRAILERS))
+        for sid in (1, 3, 5))
+    post = Encoder(4096, True)
+    return {
+        "get_answered": call,
+        "get_then_idle": call + sleep(10) + sleep(10),
+        "grpc_three_calls": client(grpc) + turns(2) + upstream(up_start) + turns(2)
+        + upstream(grpc_answers) + turns(3),
+        "refused_stream_replay": client(start + frame(HEADERS, END_HEADERS, 1, post.block(
+            [(b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/up"),
+             (b":authority", b"edge.test")])) + frame(DATA, END_STREAM, 1, b"x" * 300))
+        + turns(2) + upstream(up_start + frame(RST, 0, 1, b"\x00\x00\x00\x07")) + turns(3)
+        + upstream(up_start, 1) + turns(2),
+        "goaway_last_stream": client(grpc) + turns(2) + upstream(up_start
+        + frame(GOAWAY, 0, 0, b"\x00\x00\x00\x01\x00\x00\x00\x00")) + turns(4),
+        "route_timeout": client(start + frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                                              req.block(timed))) + turns(2) + upstream(up_start)
+        + sleep(6),
+        "connect_refused": bytes([4 | 1 << 3]) + call + bytes([4]) + turns(3),
+        "connect_blackhole": bytes([4 | 2 << 3]) + call + sleep(5),
+        "upstream_hangs_up": call + client(frame(HEADERS, END_HEADERS | END_STREAM, 3,
+                                                 req.block(get))) + turns(2) + bytes([5 | 1 << 3])
+        + turns(3),
+        "client_never_reads": bytes([7]) + b"\x00" + call + sleep(8),
+        "two_clients": call + bytes([6]) + client(start, 1) + turns(2),
+    }
+
+
 def main():
     rfc = check_rfc_examples()
     targets = {
@@ -537,6 +597,7 @@ def main():
         "hpack_decode": hpack_decode_seeds(rfc),
         "hpack_roundtrip": hpack_roundtrip_seeds(),
         "server_conn": server_conn_seeds(),
+        "gateway": gateway_seeds(),
     }
     total = 0
     for target, seeds in targets.items():

@@ -20,4 +20,6 @@ pub mod proxy;
 pub mod route;
 pub mod runtime;
 pub mod serve;
+#[doc(hidden)]
+pub mod testkit;
 pub mod tls;

@@ -1,9 +1,9 @@
-//! Client connections that never finish starting, sit idle or leave a header block open are closed
-//! by a real `h2edge run` (Gateway annotations `h2edge.io/tls-handshake-timeout`, `preface-timeout`,
-//! `request-headers-timeout`, `idle-timeout`), a worker keeps at most
-//! `h2edge.io/max-connections-per-worker` of them (the longest idle making room), and a client
-//! preface that is not HTTP/2 gets an HTTP/2 answer (or, for an HTTP/1.x request line on h2c, the
-//! HTTP/1.1 505), through TLS on a TLS listener. Everything over loopback sockets, each wait bounded.
+//! Client connections that never finish starting or sit idle are closed by a real `h2edge run`
+//! (Gateway annotations `h2edge.io/tls-handshake-timeout`, `preface-timeout`, `idle-timeout`), and a
+//! client preface that is not HTTP/2 gets an HTTP/2 answer (or, for an HTTP/1.x request line on
+//! h2c, the HTTP/1.1 505), through TLS on a TLS listener. Everything over loopback sockets, each
+//! wait bounded. The request-headers timeout and the per-worker connection bound run in virtual
+//! time (`tests/virtual_time/client_limits.rs`).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -175,24 +175,6 @@ fn h2_start() -> Vec<u8> {
     raw
 }
 
-/// A GET's header block (literal fields without indexing, RFC 7541 §6.2.2).
-fn get_block() -> Vec<u8> {
-    let mut b = Vec::new();
-    for (n, v) in [
-        (&b":method"[..], &b"GET"[..]),
-        (b":scheme", b"http"),
-        (b":authority", b"edge.test"),
-        (b":path", b"/"),
-    ] {
-        b.push(0);
-        b.push(n.len() as u8);
-        b.extend_from_slice(n);
-        b.push(v.len() as u8);
-        b.extend_from_slice(v);
-    }
-    b
-}
-
 /// A TLS client trusting `ca`, offering ALPN h2, for `edge.test`.
 fn tls_client(ca: &str) -> rustls::ClientConnection {
     let mut roots = rustls::RootCertStore::empty();
@@ -308,98 +290,6 @@ fn idle_connections_get_goaway_no_error() {
             "{what}: {:?}",
             heard.frames()
         );
-    }
-    edge.gateway.stop();
-}
-
-#[test]
-fn unfinished_header_block_gets_goaway_enhance_your_calm() {
-    let edge = start(
-        "headers",
-        "    h2edge.io/request-headers-timeout: 700ms",
-        silent_upstream(),
-    );
-    // HEADERS without END_HEADERS, and no CONTINUATION ever.
-    let block = get_block();
-    let mut open_block = h2_start();
-    frame::encode_headers(&mut open_block, 1, &block[..6], None, true, false);
-    // A HEADERS frame whose last bytes never come.
-    let mut cut_frame = h2_start();
-    frame::encode_headers(&mut cut_frame, 1, &block, None, true, true);
-    cut_frame.truncate(cut_frame.len() - 3);
-    let mut socks = Vec::new();
-    for raw in [open_block, cut_frame] {
-        let mut sock = connect(edge.h2c);
-        sock.write_all(&raw).expect("write");
-        socks.push(sock);
-    }
-    let start = Instant::now();
-    for (what, sock) in ["open header block", "cut HEADERS frame"]
-        .iter()
-        .zip(&mut socks)
-    {
-        let heard = listen(sock, start, Duration::from_secs(5));
-        heard.assert_closed_between(what, Duration::from_millis(500), Duration::from_secs(5));
-        assert_eq!(
-            heard.goaway(),
-            Some(ErrorCode::ENHANCE_YOUR_CALM),
-            "{what}: {:?}",
-            heard.frames()
-        );
-    }
-    edge.gateway.stop();
-}
-
-#[test]
-fn connection_bound_closes_the_idle_one_else_refuses() {
-    let edge = start(
-        "bound",
-        "    h2edge.io/max-connections-per-worker: \"2\"",
-        silent_upstream(),
-    );
-    let settle = || std::thread::sleep(Duration::from_millis(300));
-    let get = |sock: &mut TcpStream| {
-        let mut raw = h2_start();
-        frame::encode_headers(&mut raw, 1, &get_block(), None, true, true);
-        sock.write_all(&raw).expect("write");
-    };
-    // The older connection has a stream open (its upstream never answers); the younger is idle.
-    let mut busy = connect(edge.h2c);
-    get(&mut busy);
-    settle();
-    let mut idle = connect(edge.h2c);
-    idle.write_all(&h2_start()).expect("write");
-    settle();
-    // At the bound: the idle one makes room.
-    let mut third = connect(edge.h2c);
-    get(&mut third);
-    let heard = listen(&mut idle, Instant::now(), Duration::from_secs(3));
-    heard.assert_closed_between("idle connection", Duration::ZERO, Duration::from_secs(3));
-    assert_eq!(
-        heard.goaway(),
-        Some(ErrorCode::NO_ERROR),
-        "{:?}",
-        heard.frames()
-    );
-    settle();
-    // Both left have a stream: a new connection is refused.
-    let mut refused = connect(edge.h2c);
-    refused.write_all(&h2_start()).expect("write");
-    let heard = listen(&mut refused, Instant::now(), Duration::from_secs(3));
-    heard.assert_closed_between(
-        "connection over the bound",
-        Duration::ZERO,
-        Duration::from_secs(3),
-    );
-    assert!(
-        heard.bytes.is_empty(),
-        "refused, yet heard {:?}",
-        heard.frames()
-    );
-    for (what, sock) in [("busy", &mut busy), ("third", &mut third)] {
-        let heard = listen(sock, Instant::now(), Duration::from_millis(300));
-        assert!(heard.closed_after.is_none(), "{what} was closed");
-        assert_eq!(heard.goaway(), None, "{what}: {:?}", heard.frames());
     }
     edge.gateway.stop();
 }

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::conns::{Conn, ConnTable, Kind, Token};
+use super::ids::ConnId;
 use crate::h2::ErrorCode;
 use crate::h2::conn::Connection;
 
@@ -118,7 +118,7 @@ impl ClientClock {
         now: Instant,
         limits: &ClientLimits,
         clients: &mut Clients,
-        token: Token,
+        id: ConnId,
     ) -> Option<Instant> {
         if self.ready.is_none() && !s.handshaking {
             self.ready = Some(now);
@@ -143,7 +143,7 @@ impl ClientClock {
                 self.idle_since = Some(now);
                 if !self.queued {
                     self.queued = true;
-                    clients.queue_idle(self.listener, now, token);
+                    clients.queue_idle(self.listener, now, id);
                 }
             }
         } else {
@@ -228,7 +228,7 @@ struct Listener {
     open: usize,
     /// `(idle since, token)` of connections that had no stream, oldest first. An entry is checked
     /// when it comes out: the connection may be gone, or busy, or idle since later.
-    idle: BinaryHeap<Reverse<(Instant, Token)>>,
+    idle: BinaryHeap<Reverse<(Instant, ConnId)>>,
 }
 
 /// One worker's client connections, per listener.
@@ -267,25 +267,29 @@ impl Clients {
         }
     }
 
-    fn queue_idle(&mut self, listener: usize, at: Instant, token: Token) {
-        self.listener(listener).idle.push(Reverse((at, token)));
+    fn queue_idle(&mut self, listener: usize, at: Instant, id: ConnId) {
+        self.listener(listener).idle.push(Reverse((at, id)));
     }
 
     /// The connection of `listener` idle the longest, if one is.
-    pub(super) fn oldest_idle(&mut self, listener: usize, conns: &mut ConnTable) -> Option<Token> {
+    pub(super) fn oldest_idle(
+        &mut self,
+        listener: usize,
+        conns: &mut impl Clocks,
+    ) -> Option<ConnId> {
         let l = self.listener(listener);
-        while let Some(Reverse((at, token))) = l.idle.pop() {
-            let Some(clock) = clock_of(conns, token, listener, at) else {
+        while let Some(Reverse((at, id))) = l.idle.pop() {
+            let Some(clock) = clock_of(conns, id, listener) else {
                 continue; // gone: the entry belonged to a connection now closed
             };
             match clock.idle_since {
                 _ if clock.linger_until.is_some() => clock.queued = false,
                 Some(since) if since == at => {
                     clock.queued = false;
-                    return Some(token);
+                    return Some(id);
                 }
                 // Busy since, then idle again: back in the queue at its place.
-                Some(since) => l.idle.push(Reverse((since, token))),
+                Some(since) => l.idle.push(Reverse((since, id))),
                 None => clock.queued = false,
             }
         }
@@ -294,30 +298,24 @@ impl Clients {
 
     /// Drops the entries of connections that are gone, once they could be half the idle queue of
     /// `listener` (they accumulate only as connections close, so this runs every so many accepts).
-    pub(super) fn prune(&mut self, listener: usize, conns: &mut ConnTable) {
+    pub(super) fn prune(&mut self, listener: usize, conns: &mut impl Clocks) {
         let l = self.listener(listener);
         if l.idle.len() <= 2 * l.open + 64 {
             return;
         }
         l.idle
-            .retain(|&Reverse((at, token))| clock_of(conns, token, listener, at).is_some());
+            .retain(|&Reverse((_, id))| clock_of(conns, id, listener).is_some());
     }
 }
 
-/// The clock of the client connection `token` of `listener`, if it was open at `at`.
-fn clock_of(
-    conns: &mut ConnTable,
-    token: Token,
-    listener: usize,
-    at: Instant,
-) -> Option<&mut ClientClock> {
-    match conns.peek_mut(token)? {
-        Conn {
-            kind: Kind::Client { clock, .. },
-            ..
-        } if clock.listener == listener && clock.accepted <= at => Some(clock),
-        _ => None,
-    }
+/// What finds a client connection's clock by its id (the connection table).
+pub(super) trait Clocks {
+    fn clock(&mut self, id: ConnId) -> Option<&mut ClientClock>;
+}
+
+/// The clock of the client connection `id`, if it is still open on `listener`.
+fn clock_of(conns: &mut impl Clocks, id: ConnId, listener: usize) -> Option<&mut ClientClock> {
+    conns.clock(id).filter(|c| c.listener == listener)
 }
 
 #[cfg(test)]

@@ -6,18 +6,18 @@
 //! those; the runtime then asks each for its output. A change made through the table can therefore
 //! never leave a connection unflushed.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::bridge::{ClientSide, UpstreamSide};
-use super::client_limits::ClientClock;
+use super::client_limits::{ClientClock, Clocks};
 use super::echo::Echo;
+use super::ids::ConnId;
+pub use super::ids::Token;
 use super::local::LocalReplies;
+use super::sides::{ClientSide, UpstreamSide};
 use crate::h2::conn::Connection;
+use crate::runtime::socket::TcpKeepalive;
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
-
-/// A connection's handle: its index in the worker's table, and the runtime's socket index. A
-/// closed token is reused only after the runtime was told to close it (see `Gateway::take_io`).
-pub type Token = usize;
 
 /// TLS on a connection, either side. Boxed, like the HTTP/2 state: a slot of the connection table
 /// stays as large as its largest connection was, for as long as the worker runs.
@@ -149,26 +149,34 @@ impl Conn {
 /// The connections of one worker, by token.
 #[derive(Default)]
 pub(super) struct ConnTable {
-    slots: Vec<Option<Conn>>,
+    slots: Vec<Slot>,
     free: Vec<Token>,
     /// Connections handed out for writing since the runtime last looked (see the module comment).
     touched: Vec<Token>,
 }
 
+#[derive(Default)]
+struct Slot {
+    /// Counts the connections the slot has held.
+    generation: u32,
+    conn: Option<Conn>,
+}
+
 impl ConnTable {
-    pub(super) fn insert(&mut self, conn: Conn) -> Token {
+    pub(super) fn insert(&mut self, conn: Conn) -> ConnId {
         let token = match self.free.pop() {
-            Some(token) => {
-                self.slots[token] = Some(conn);
-                token
-            }
+            Some(token) => token,
             None => {
-                self.slots.push(Some(conn));
+                self.slots.push(Slot::default());
                 self.slots.len() - 1
             }
         };
+        let slot = &mut self.slots[token];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.conn = Some(conn);
+        let id = ConnId::new(token, slot.generation);
         self.touch(token);
-        token
+        id
     }
 
     /// A closed token may be given to a new connection (once the runtime has closed its socket).
@@ -176,8 +184,13 @@ impl ConnTable {
         self.free.push(token);
     }
 
+    /// The id of the connection in slot `token` (live, or taken out while it works).
+    pub(super) fn id(&self, token: Token) -> ConnId {
+        ConnId::new(token, self.slots.get(token).map_or(0, |s| s.generation))
+    }
+
     fn touch(&mut self, token: Token) {
-        if let Some(Some(c)) = self.slots.get_mut(token) {
+        if let Some(Slot { conn: Some(c), .. }) = self.slots.get_mut(token) {
             if !c.touched {
                 c.touched = true;
                 self.touched.push(token);
@@ -188,86 +201,101 @@ impl ConnTable {
     /// Connections that may have output (or a close) due since the last call.
     pub(super) fn take_touched(&mut self, into: &mut Vec<Token>) {
         for &t in &self.touched {
-            if let Some(Some(c)) = self.slots.get_mut(t) {
+            if let Some(Slot { conn: Some(c), .. }) = self.slots.get_mut(t) {
                 c.touched = false;
             }
         }
         into.append(&mut self.touched);
     }
 
-    pub(super) fn get(&self, token: Token) -> Option<&Conn> {
-        self.slots.get(token)?.as_ref()
+    fn slot(&self, id: ConnId) -> Option<&Slot> {
+        self.slots
+            .get(id.token())
+            .filter(|s| s.generation == id.generation())
     }
 
-    /// The connection `token`, for writing: it is noted as touched.
-    pub(super) fn get_mut(&mut self, token: Token) -> Option<&mut Conn> {
-        self.touch(token);
-        self.slots.get_mut(token)?.as_mut()
+    pub(super) fn get(&self, id: ConnId) -> Option<&Conn> {
+        self.slot(id)?.conn.as_ref()
     }
 
-    /// The connection `token`, for writing without noting it: for the output path itself and for
-    /// bookkeeping that adds no output.
+    /// The connection `id`, for writing: it is noted as touched.
+    pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.slot(id)?;
+        self.touch(id.token());
+        self.slots.get_mut(id.token())?.conn.as_mut()
+    }
+
+    /// The connection in slot `token`, for reading (the runtime's handle).
+    pub(super) fn at(&self, token: Token) -> Option<&Conn> {
+        self.slots.get(token)?.conn.as_ref()
+    }
+
+    /// The connection in slot `token`, for writing without noting it: for the output path itself
+    /// and for bookkeeping that adds no output.
     pub(super) fn peek_mut(&mut self, token: Token) -> Option<&mut Conn> {
-        self.slots.get_mut(token)?.as_mut()
+        self.slots.get_mut(token)?.conn.as_mut()
+    }
+
+    /// The connection in slot `token`, for writing: it is noted as touched.
+    pub(super) fn at_mut(&mut self, token: Token) -> Option<&mut Conn> {
+        self.touch(token);
+        self.peek_mut(token)
     }
 
     /// Takes a connection out of the table while it processes its input; [`ConnTable::put`] brings
     /// it back. Meanwhile its streams reach the other connections through the table.
     pub(super) fn take(&mut self, token: Token) -> Option<Conn> {
-        self.slots.get_mut(token).and_then(Option::take)
+        self.slots.get_mut(token)?.conn.take()
     }
 
     pub(super) fn put(&mut self, token: Token, conn: Conn) {
         if let Some(slot) = self.slots.get_mut(token) {
-            *slot = Some(conn);
+            slot.conn = Some(conn);
         }
         self.touch(token);
     }
 
     /// Two different connections at once, both touched.
-    pub(super) fn pair(&mut self, a: Token, b: Token) -> Option<(&mut Conn, &mut Conn)> {
-        if a == b {
+    pub(super) fn pair(&mut self, a: ConnId, b: ConnId) -> Option<(&mut Conn, &mut Conn)> {
+        if a.token() == b.token() || self.slot(a).is_none() || self.slot(b).is_none() {
             return None;
         }
-        self.touch(a);
-        self.touch(b);
-        let (lo, hi) = (a.min(b), a.max(b));
+        self.touch(a.token());
+        self.touch(b.token());
+        let (lo, hi) = (a.token().min(b.token()), a.token().max(b.token()));
         let (left, right) = self.slots.split_at_mut(hi);
-        let lo_conn = left.get_mut(lo)?.as_mut()?;
-        let hi_conn = right.first_mut()?.as_mut()?;
-        Some(if a < b {
+        let lo_conn = left.get_mut(lo)?.conn.as_mut()?;
+        let hi_conn = right.first_mut()?.conn.as_mut()?;
+        Some(if a.token() < b.token() {
             (lo_conn, hi_conn)
         } else {
             (hi_conn, lo_conn)
         })
     }
 
-    /// The client connection `token`'s proxy state, if it is in the table and runs the proxy.
-    pub(super) fn client(&mut self, token: Token) -> Option<(&mut Connection, &mut ClientSide)> {
-        self.get_mut(token)?.client_parts()
+    /// The client connection `id`'s proxy state, if it is in the table and runs the proxy.
+    pub(super) fn client(&mut self, id: ConnId) -> Option<(&mut Connection, &mut ClientSide)> {
+        self.get_mut(id)?.client_parts()
     }
 
-    /// The upstream connection `token`, if it is in the table.
-    pub(super) fn upstream(
-        &mut self,
-        token: Token,
-    ) -> Option<(&mut Connection, &mut UpstreamSide)> {
-        self.get_mut(token)?.upstream_parts()
+    /// The upstream connection `id`, if it is in the table.
+    pub(super) fn upstream(&mut self, id: ConnId) -> Option<(&mut Connection, &mut UpstreamSide)> {
+        self.get_mut(id)?.upstream_parts()
     }
 
     /// Every connection in the table, for reading.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (Token, &Conn)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(t, c)| Some((t, c.as_ref()?)))
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.slots.iter().enumerate().filter_map(|(t, s)| {
+            let c = s.conn.as_ref()?;
+            Some((ConnId::new(t, s.generation), c))
+        })
     }
 
     /// Calls `f` with every connection; those it changed (it returns true) are touched.
-    pub(super) fn for_each_mut(&mut self, mut f: impl FnMut(Token, &mut Conn) -> bool) {
+    pub(super) fn for_each_mut(&mut self, mut f: impl FnMut(ConnId, &mut Conn) -> bool) {
         for (t, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(c) = slot {
-                if f(t, c) && !c.touched {
+            if let Some(c) = &mut slot.conn {
+                if f(ConnId::new(t, slot.generation), c) && !c.touched {
                     c.touched = true;
                     self.touched.push(t);
                 }
@@ -277,6 +305,29 @@ impl ConnTable {
 
     /// Live connections.
     pub(super) fn len(&self) -> usize {
-        self.slots.iter().filter(|c| c.is_some()).count()
+        self.slots.iter().filter(|s| s.conn.is_some()).count()
     }
+}
+
+impl Clocks for ConnTable {
+    fn clock(&mut self, id: ConnId) -> Option<&mut ClientClock> {
+        self.slot(id)?;
+        match self.peek_mut(id.token())? {
+            Conn {
+                kind: Kind::Client { clock, .. },
+                ..
+            } => Some(clock),
+            _ => None,
+        }
+    }
+}
+
+/// What the gateway needs the runtime to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IoRequest {
+    /// Open a TCP connection for `token` to `addr` (with TCP keepalive, if given), then report it
+    /// with `Gateway::connected`.
+    Connect(Token, SocketAddr, Option<TcpKeepalive>),
+    /// Close `token`'s socket once its output is written (the gateway has forgotten it).
+    Close(Token),
 }

@@ -12,8 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::conns::{Kind, Token};
-use super::gateway::Shared;
+use super::conns::Kind;
+use super::ids::ConnId;
+use super::worker::Worker;
 use crate::h2::ErrorCode;
 
 /// How often a shutdown drain looks over every connection (new clients to warn, upstream
@@ -28,9 +29,9 @@ pub(super) struct Drains {
     /// When a shutdown drain next looks over every connection.
     scan_at: Option<Instant>,
     /// Clients of removed listeners, with when they are cut.
-    cut_at: Vec<(Instant, Token)>,
+    cut_at: Vec<(Instant, ConnId)>,
     /// Clients just warned: their timer (the final GOAWAY's) must be armed.
-    pub(super) warned: Vec<Token>,
+    pub(super) warned: Vec<ConnId>,
 }
 
 impl Drains {
@@ -40,21 +41,21 @@ impl Drains {
 }
 
 /// Shutdown: warns every client connection; see [`tend`] for the rest.
-pub(super) fn start(shared: &mut Shared, drains: &mut Drains, deadline: Instant) {
+pub(super) fn start(w: &mut Worker, drains: &mut Drains, deadline: Instant) {
     drains.all = Some(deadline);
-    drains.scan_at = Some(shared.now);
-    warn_clients(shared, &mut drains.warned);
+    drains.scan_at = Some(w.now);
+    warn_clients(w, &mut drains.warned);
 }
 
 /// A reload changed the listeners: `remap[old]` is the new index of each old listener, `None` if
 /// it was removed. Clients of removed listeners get the final GOAWAY and are cut at `deadline`.
 pub(super) fn relisten(
-    shared: &mut Shared,
+    w: &mut Worker,
     drains: &mut Drains,
     remap: &[Option<usize>],
     deadline: Instant,
 ) {
-    shared.conns.for_each_mut(|token, c| {
+    w.conns.for_each_mut(|id, c| {
         let Some((h2, side)) = c.client_parts() else {
             return false;
         };
@@ -65,7 +66,7 @@ pub(super) fn relisten(
             }
             None if !h2.is_going_away() => {
                 h2.go_away(ErrorCode::NO_ERROR, b"listener removed");
-                drains.cut_at.push((deadline, token));
+                drains.cut_at.push((deadline, id));
                 true
             }
             None => false,
@@ -76,11 +77,11 @@ pub(super) fn relisten(
 /// Once per loop turn while something drains: clients that arrived meanwhile are warned too;
 /// upstream connections are retired once every client has had its final GOAWAY; what outlives
 /// its deadline is cut.
-pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
-    let now = shared.now;
+pub(super) fn tend(w: &mut Worker, drains: &mut Drains) {
+    let now = w.now;
     if let Some(deadline) = drains.all {
         if deadline <= now {
-            shared.conns.for_each_mut(|_, c| {
+            w.conns.for_each_mut(|_, c| {
                 c.closing = true;
                 true
             });
@@ -88,20 +89,19 @@ pub(super) fn tend(shared: &mut Shared, drains: &mut Drains) {
         }
         if drains.scan_at.is_some_and(|at| at <= now) {
             drains.scan_at = Some(now + SCAN_EVERY);
-            warn_clients(shared, &mut drains.warned);
-            if !clients_may_open(shared) {
-                retire_upstreams(shared);
+            warn_clients(w, &mut drains.warned);
+            if !clients_may_open(w) {
+                retire_upstreams(w);
             }
         }
     }
     if drains.cut_at.iter().any(|&(at, _)| at <= now) {
         let mut cut_at = std::mem::take(&mut drains.cut_at);
-        cut_at.retain(|&(at, token)| {
+        cut_at.retain(|&(at, id)| {
             if at > now {
                 return true;
             }
-            // A token reused by a newer connection has sent no GOAWAY: it is not ours to cut.
-            if let Some(c) = shared.conns.get_mut(token).filter(|c| c.h2.is_going_away()) {
+            if let Some(c) = w.conns.get_mut(id) {
                 c.closing = true;
             }
             false
@@ -116,30 +116,29 @@ pub(super) fn is_idle(drains: &Drains) -> bool {
 }
 
 /// The first GOAWAY (and its PING) to every client not yet going away.
-fn warn_clients(shared: &mut Shared, warned: &mut Vec<Token>) {
-    let now = shared.now;
-    shared.conns.for_each_mut(|token, c| {
+fn warn_clients(w: &mut Worker, warned: &mut Vec<ConnId>) {
+    let now = w.now;
+    w.conns.for_each_mut(|id, c| {
         let warn = matches!(c.kind, Kind::Client { .. }) && !c.h2.is_going_away();
         if warn {
             c.h2.go_away_soon(now);
-            warned.push(token);
+            warned.push(id);
         }
         warn
     });
 }
 
 /// Whether some client is between the two GOAWAYs (it may still open streams).
-fn clients_may_open(shared: &Shared) -> bool {
-    shared
-        .conns
+fn clients_may_open(w: &Worker) -> bool {
+    w.conns
         .iter()
         .any(|(_, c)| matches!(c.kind, Kind::Client { .. }) && c.h2.final_goaway_due())
 }
 
 /// Upstream connections take no new stream and close after their last one. (Checked every turn:
 /// a client accepted late may have had one opened meanwhile.)
-fn retire_upstreams(shared: &mut Shared) {
-    shared.conns.for_each_mut(|_, c| match c.upstream_parts() {
+fn retire_upstreams(w: &mut Worker) {
+    w.conns.for_each_mut(|_, c| match c.upstream_parts() {
         Some((h2, side)) if !side.retired => {
             side.retired = true;
             h2.go_away(ErrorCode::NO_ERROR, b"shutting down");

@@ -4,29 +4,28 @@
 //!
 //! Everything here belongs to one worker: no locks, no shared state with other workers.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rustls::ServerConfig;
-
-use super::bridge::{self, BridgeId, Bridges, ClientHandler, ClientSide, UpstreamHandler};
-use super::client_limits::{ClientClock, ClientLimits, Clients, Expiry, Status};
-pub use super::conns::Token;
-use super::conns::{App, Conn, ConnTable, Kind, Tls};
+use super::bridge::{self, ClientHandler, UpstreamHandler};
+use super::client_limits::{ClientClock, Expiry, Status};
+use super::conns::{App, Conn, Kind, Tls};
+pub use super::conns::{IoRequest, Token};
 use super::drain::{self, Drains};
 use super::echo::Echo;
+use super::ids::ConnId;
 use super::local::{LocalReplies, Reason};
-use super::pending::Meter;
-use super::pool::Pool;
-use super::upstreams::Upstreams;
-use crate::h2::conn::{self, Connection, PREFACE, Role};
-use crate::h2::fields::FieldList;
-use crate::runtime::socket::TcpKeepalive;
+use super::pool;
+pub use super::settings::{
+    BufferLimits, DEFAULT_BUFFER_BUDGET, DEFAULT_STALL_TIMEOUT, GatewayConfig, Listener, Service,
+};
+use super::sides::ClientSide;
+use super::timers::Timer;
+pub use super::upstreams::Endpoint;
+use super::worker::Worker;
+use crate::h2::conn::{Connection, PREFACE, Role};
 use crate::tls::session::ServerSession;
 
 /// What a client that speaks HTTP/1.1 to an HTTP/2-only listener gets, instead of silence.
@@ -36,133 +35,8 @@ content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n
 /// Plaintext input kept for one connection while its frames wait to be processed.
 const MAX_BUFFERED_INPUT: usize = 1 << 20;
 
-/// What a listener speaks.
-#[derive(Clone)]
-pub enum Listener {
-    /// Cleartext HTTP/2 with prior knowledge.
-    H2c,
-    /// TLS with ALPN `h2`.
-    Tls(Arc<ServerConfig>),
-}
-
-/// What the worker does with the streams its clients open.
-#[derive(Clone)]
-pub enum Service {
-    /// Answers every request itself.
-    Local,
-    /// The demo's (and the load test's) echo backends; listener `i` answers as `names[i]` and counts
-    /// the requests it is sent in `counters[i]`, if there is one.
-    Echo {
-        names: Vec<String>,
-        counters: Vec<Arc<AtomicU64>>,
-    },
-    /// Proxies every stream: routed by the table, balanced over the matched cluster.
-    Proxy(Arc<Upstreams>),
-}
-
-#[derive(Clone)]
-pub struct GatewayConfig {
-    pub listeners: Vec<Listener>,
-    pub service: Service,
-    /// Settings and limits towards clients, unless the listener has its own
-    /// (`Upstreams::server_h2`).
-    pub server_h2: conn::Config,
-    /// Settings and limits towards upstreams, unless the cluster has its own
-    /// (`UpstreamCluster::client_h2`).
-    pub client_h2: conn::Config,
-    pub buffers: BufferLimits,
-}
-
-/// How much body the worker holds for streams whose other leg cannot take it yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BufferLimits {
-    /// Body bytes waiting in all of a worker's streams. Past it, the streams holding the most are
-    /// reset (their bytes and flow-control credit released) until it is kept again.
-    pub budget: usize,
-    /// A stream whose waiting bytes have not moved for this long is reset.
-    pub stall_timeout: Duration,
-}
-
-impl Default for BufferLimits {
-    fn default() -> Self {
-        BufferLimits {
-            budget: DEFAULT_BUFFER_BUDGET,
-            stall_timeout: DEFAULT_STALL_TIMEOUT,
-        }
-    }
-}
-
-/// The default budget: 256 streams' worth of the default upstream stream window (256 KiB), so an
-/// honest worker never comes near it while one client that never reads cannot take more.
-pub const DEFAULT_BUFFER_BUDGET: usize = 64 << 20;
-/// As HAProxy's common `timeout server/client` of 30 s: a stream whose peer has not read for that
-/// long is given up, well before a user gives up on it.
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-impl GatewayConfig {
-    /// The settings and limits of client connections to listener `listener`: its own, if the
-    /// service has them, else `server_h2`.
-    fn server_h2_for(&self, listener: usize) -> &conn::Config {
-        match &self.service {
-            Service::Proxy(up) => up.server_h2.get(listener),
-            _ => None,
-        }
-        .unwrap_or(&self.server_h2)
-    }
-
-    /// The bounds on client connections to listener `listener`.
-    fn client_limits_for(&self, listener: usize) -> &ClientLimits {
-        match &self.service {
-            Service::Proxy(up) => up.clients.get(listener),
-            _ => None,
-        }
-        .unwrap_or(&ClientLimits::DEFAULT)
-    }
-}
-
-/// What the gateway needs the runtime to do.
-#[derive(Debug, PartialEq, Eq)]
-pub enum IoRequest {
-    /// Open a TCP connection for `token` to `addr` (with TCP keepalive, if given), then report it
-    /// with [`Gateway::connected`].
-    Connect(Token, SocketAddr, Option<TcpKeepalive>),
-    /// Close `token`'s socket once its output is written (the gateway has forgotten it).
-    Close(Token),
-}
-
-/// The part of the gateway a stream handler may touch while one connection is taken out of the
-/// table to process its input.
-pub(super) struct Shared {
-    pub(super) conns: ConnTable,
-    /// Every proxied stream (see `bridge/`).
-    pub(super) bridges: Bridges,
-    pub(super) io: Vec<IoRequest>,
-    pub(super) config: Arc<GatewayConfig>,
-    /// Endpoints, their connections and balancers (see `pool.rs`).
-    pub(super) upstream: Pool,
-    pub(super) now: Instant,
-    /// Per-worker counter for `x-request-id`.
-    pub(super) request_ids: u64,
-    /// The process id, for `x-request-id` (read once: `getpid` is a system call).
-    pub(super) pid: u32,
-    /// Route timeouts of proxied streams, earliest first. Entries of streams that ended stay until
-    /// due or pruned (see `bridge::expire`).
-    pub(super) deadlines: BinaryHeap<Reverse<(Instant, BridgeId)>>,
-    pub(super) prune_deadlines_at: usize,
-    /// Emptied request heads and bodies kept for reuse (see `bridge::Replay`).
-    pub(super) spare_heads: Vec<FieldList>,
-    pub(super) spare_bodies: Vec<Vec<u8>>,
-    /// Body bytes waiting in every stream's queues (see `BufferLimits`).
-    pub(super) meter: Meter,
-    /// When the streams are next looked at for stalls.
-    pub(super) next_stall_check: Option<Instant>,
-    /// Client connections per listener, for their bound (see `client_limits.rs`).
-    clients: Clients,
-}
-
 pub struct Gateway {
-    shared: Shared,
-    timers: BinaryHeap<Reverse<(Instant, Token)>>,
+    w: Worker,
     /// Connections with whole frames left over after their per-turn budget.
     backlog: Vec<Token>,
     drains: Drains,
@@ -172,48 +46,30 @@ impl Gateway {
     /// A worker's gateway; `seed` starts its balancers' PRNGs (e.g.
     /// [`worker_seed`](crate::balance::worker_seed) of the worker's index).
     pub fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64) -> Self {
-        let upstream = Pool::new(&config, seed);
         Gateway {
-            shared: Shared {
-                conns: ConnTable::default(),
-                bridges: Bridges::default(),
-                io: Vec::new(),
-                config,
-                upstream,
-                now,
-                request_ids: 0,
-                pid: std::process::id(),
-                deadlines: BinaryHeap::new(),
-                prune_deadlines_at: bridge::MIN_DEADLINE_PRUNE,
-                spare_heads: Vec::new(),
-                spare_bodies: Vec::new(),
-                meter: Meter::default(),
-                next_stall_check: None,
-                clients: Clients::default(),
-            },
-            timers: BinaryHeap::new(),
+            w: Worker::new(config, now, seed),
             backlog: Vec::new(),
             drains: Drains::default(),
         }
     }
 
     pub fn set_now(&mut self, now: Instant) {
-        self.shared.now = now;
+        self.w.now = now;
     }
 
     /// A client connected to listener `listener`; returns the token to register its socket under,
     /// or `None` to drop it. At the listener's bound the connection idle the longest makes room
     /// (GOAWAY NO_ERROR); when none is idle, the new one is dropped.
     pub fn accept(&mut self, listener: usize, peer: SocketAddr) -> Option<Token> {
-        let config = self.shared.config.clone();
+        let config = self.w.config.clone();
         let limits = config.client_limits_for(listener);
-        let shared = &mut self.shared;
-        shared.clients.prune(listener, &mut shared.conns);
-        if shared.clients.full(listener, limits.max_connections) {
-            let oldest = shared.clients.oldest_idle(listener, &mut shared.conns)?;
-            let c = shared.conns.get_mut(oldest)?;
+        let w = &mut self.w;
+        w.clients.prune(listener, &mut w.conns);
+        if w.clients.full(listener, limits.max_connections) {
+            let oldest = w.clients.oldest_idle(listener, &mut w.conns)?;
+            let c = w.conns.get_mut(oldest)?;
             c.h2.go_away(crate::h2::ErrorCode::NO_ERROR, b"connection limit");
-            self.tend_client(oldest);
+            self.tend_client(oldest.token());
         }
         let tls = match config.listeners.get(listener)? {
             Listener::Tls(c) => Tls::Server(Box::new(ServerSession::server(c.clone()).ok()?)),
@@ -228,19 +84,15 @@ impl Gateway {
             )),
             Service::Proxy(_) => App::Proxy(ClientSide::new(peer, tls_on, listener)),
         };
-        let h2 = Connection::new(
-            Role::Server,
-            config.server_h2_for(listener),
-            self.shared.now,
-        );
+        let h2 = Connection::new(Role::Server, config.server_h2_for(listener), self.w.now);
         let kind = Kind::Client {
             seen: 0,
             http1_written: None,
             app,
-            clock: ClientClock::new(listener, self.shared.now, tls_on),
+            clock: ClientClock::new(listener, self.w.now, tls_on),
         };
-        let token = self.shared.conns.insert(Conn::new(h2, tls, kind));
-        self.shared.clients.opened(listener);
+        let token = self.w.conns.insert(Conn::new(h2, tls, kind)).token();
+        self.w.clients.opened(listener);
         self.arm_timer(token);
         Some(token)
     }
@@ -248,7 +100,7 @@ impl Gateway {
     /// Bytes arrived on `token`. TLS connections decrypt them in place: `data`'s content is
     /// unspecified afterwards.
     pub fn received(&mut self, token: Token, data: &mut [u8]) {
-        let Some(mut c) = self.shared.conns.take(token) else {
+        let Some(mut c) = self.w.conns.take(token) else {
             return;
         };
         if !c.closing {
@@ -257,18 +109,19 @@ impl Gateway {
         if !c.closing && !c.h2.is_closed() && frame_missing(&c.rx) == 0 {
             self.backlog.push(token);
         }
-        self.shared.conns.put(token, c);
+        self.w.conns.put(token, c);
         self.arm_timer(token);
     }
 
     /// Decrypts (when TLS is on) and feeds plaintext to the connection and its application.
     fn feed(&mut self, token: Token, c: &mut Conn, data: &mut [u8]) {
-        let shared = &mut self.shared;
+        let id = self.w.conns.id(token);
+        let w = &mut self.w;
         let Conn {
             h2, tls, rx, kind, ..
         } = c;
         if let Kind::Upstream(side) = kind {
-            side.last_rx = shared.now;
+            side.last_rx = w.now;
         }
         let mut not_h2 = false;
         let cleartext = matches!(tls, Tls::None);
@@ -306,7 +159,7 @@ impl Gateway {
                 rx.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 // Checks a header just completed, or handles the whole frame.
-                let used = run_recv(h2, kind, token, shared, rx).min(rx.len());
+                let used = run_recv(h2, kind, id, w, rx).min(rx.len());
                 if used == rx.len() {
                     rx.clear();
                 } else if used > 0 || take == 0 || rest.is_empty() {
@@ -316,15 +169,15 @@ impl Gateway {
                     return;
                 }
             }
-            let used = run_recv(h2, kind, token, shared, rest);
+            let used = run_recv(h2, kind, id, w, rest);
             rx.extend_from_slice(&rest[used.min(rest.len())..]);
         });
         if data.is_empty() && !rx.is_empty() {
             // Backlog: frames left over from an earlier turn.
-            let used = run_recv(h2, kind, token, shared, rx);
+            let used = run_recv(h2, kind, id, w, rx);
             rx.drain(..used.min(rx.len()));
         }
-        after_recv(h2, kind, token, shared);
+        after_recv(h2, kind, id, w);
         let alpn_ok = match tls {
             Tls::Server(s) => s.is_handshaking() || s.alpn_protocol() == Some(b"h2"),
             _ => true,
@@ -347,12 +200,10 @@ impl Gateway {
     /// Once per loop turn: upstream connect deadlines and endpoint backoffs, route timeouts, then
     /// the streams waiting for an upstream connection.
     pub fn tend_upstreams(&mut self) {
-        self.shared.check_upstreams();
-        bridge::expire(&mut self.shared);
-        if !self.shared.upstream.waiting.is_empty() {
-            bridge::dispatch_waiting(&mut self.shared);
+        if !self.w.pool.waiting.is_empty() {
+            bridge::dispatch_waiting(&mut self.w);
         }
-        bridge::tend_buffers(&mut self.shared);
+        bridge::tend_buffers(&mut self.w);
     }
 
     /// Processes frames left over from the previous turn.
@@ -382,65 +233,113 @@ impl Gateway {
     }
 
     fn lost(&mut self, token: Token) {
-        if let Some(c) = self.shared.conns.take(token) {
-            self.shared.retire(token, c);
+        let id = self.w.conns.id(token);
+        if let Some(c) = self.w.conns.take(token) {
+            bridge::connection_gone(&mut self.w, id, c);
         }
     }
 
     /// `token` has output due (for example after its socket became writable again).
     pub fn mark_dirty(&mut self, token: Token) {
-        self.shared.conns.get_mut(token);
+        self.w.conns.at_mut(token);
     }
 
-    /// The earliest timer of any connection.
+    /// The earliest timer of the worker (see `timers.rs`).
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        self.w.timers.next()
     }
 
+    /// Runs the timers that are due.
     pub fn on_timeout(&mut self) {
-        let now = self.shared.now;
-        while let Some(Reverse((at, token))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(mut c) = self.shared.conns.take(token) else {
-                continue;
-            };
-            // Entries are not removed when a deadline moves; a stale one finds nothing due.
-            if c.h2.next_timeout().is_some_and(|due| due <= now) {
-                let Conn { h2, kind, .. } = &mut c;
-                run_timeout(h2, kind, token, &mut self.shared);
-                after_recv(h2, kind, token, &mut self.shared);
-            }
-            let Conn {
-                h2,
-                tls,
-                rx,
-                closing,
-                kind,
-                ..
-            } = &mut c;
-            if let Kind::Client { clock, .. } = kind {
-                let limits = self.shared.config.client_limits_for(clock.listener);
-                match clock.expired(&status(h2, tls, rx, *closing), now, limits) {
-                    Some(Expiry::Drop) => {
-                        self.shared.retire(token, c);
-                        continue;
+        let now = self.w.now;
+        while let Some(timer) = self.w.timers.pop_due(now) {
+            match timer {
+                Timer::Conn(id) => self.conn_timer(id),
+                Timer::Deadline(id) => bridge::abort(&mut self.w, id, bridge::Abort::Timeout),
+                Timer::Connect(id) => {
+                    // Not answered by its connect deadline: a failure of its endpoint.
+                    if self.w.conns.get(id).is_some_and(|c| !c.h2.settings_acked()) {
+                        self.lose(id);
                     }
-                    Some(Expiry::GoAway(code, why)) => h2.go_away(code, why),
-                    None => {}
                 }
+                Timer::Upkeep(id) => {
+                    let w = &mut self.w;
+                    if w.pool
+                        .upkeep(&mut w.conns, &w.config, id, now, &mut w.timers)
+                    {
+                        self.lose(id);
+                    }
+                }
+                Timer::Reinstate(ep) => self.w.pool.reinstate(&self.w.config, ep, now),
+                Timer::Sweep => bridge::sweep(&mut self.w),
             }
-            self.shared.conns.put(token, c);
-            self.arm_timer(token);
+        }
+        let Worker {
+            timers,
+            conns,
+            bridges,
+            ..
+        } = &mut self.w;
+        timers.prune(|t| match *t {
+            Timer::Conn(id) | Timer::Connect(id) | Timer::Upkeep(id) => conns.get(id).is_some(),
+            Timer::Deadline(id) => bridges.get(id).is_some(),
+            Timer::Reinstate(_) | Timer::Sweep => true,
+        });
+    }
+
+    /// Connection `id` is gone: its streams are settled and the runtime closes its socket.
+    fn lose(&mut self, id: ConnId) {
+        if self.w.conns.get(id).is_some() {
+            if let Some(c) = self.w.conns.take(id.token()) {
+                bridge::connection_gone(&mut self.w, id, c);
+            }
         }
     }
 
+    /// Connection `id`'s own timers: HTTP/2's, and a client's limits. Entries are not removed when
+    /// a deadline moves; a stale one finds nothing due.
+    fn conn_timer(&mut self, id: ConnId) {
+        let now = self.w.now;
+        if self.w.conns.get(id).is_none() {
+            return;
+        }
+        let token = id.token();
+        let Some(mut c) = self.w.conns.take(token) else {
+            return;
+        };
+        if c.h2.next_timeout().is_some_and(|due| due <= now) {
+            let Conn { h2, kind, .. } = &mut c;
+            run_timeout(h2, kind, id, &mut self.w);
+            after_recv(h2, kind, id, &mut self.w);
+        }
+        let Conn {
+            h2,
+            tls,
+            rx,
+            closing,
+            kind,
+            ..
+        } = &mut c;
+        if let Kind::Client { clock, .. } = kind {
+            let limits = self.w.config.client_limits_for(clock.listener);
+            match clock.expired(&status(h2, tls, rx, *closing), now, limits) {
+                Some(Expiry::Drop) => {
+                    bridge::connection_gone(&mut self.w, id, c);
+                    return;
+                }
+                Some(Expiry::GoAway(code, why)) => h2.go_away(code, why),
+                None => {}
+            }
+        }
+        self.w.conns.put(token, c);
+        self.arm_timer(token);
+    }
+
     fn arm_timer(&mut self, token: Token) {
-        if let Some(c) = self.shared.conns.get(token) {
+        if let Some(c) = self.w.conns.at(token) {
             if let Some(at) = c.h2.next_timeout() {
-                self.timers.push(Reverse((at, token)));
+                let id = self.w.conns.id(token);
+                self.w.timers.arm(at, Timer::Conn(id));
             }
         }
         self.tend_client(token);
@@ -448,8 +347,9 @@ impl Gateway {
 
     /// Brings a client connection's limits up to date with its state (see `client_limits.rs`).
     fn tend_client(&mut self, token: Token) {
-        let shared = &mut self.shared;
-        let Some(c) = shared.conns.peek_mut(token) else {
+        let w = &mut self.w;
+        let id = w.conns.id(token);
+        let Some(c) = w.conns.peek_mut(token) else {
             return;
         };
         let Conn {
@@ -463,36 +363,77 @@ impl Gateway {
         else {
             return;
         };
-        let limits = shared.config.client_limits_for(clock.listener);
+        let limits = w.config.client_limits_for(clock.listener);
         let status = status(h2, tls, rx, *closing);
-        if let Some(at) = clock.update(&status, shared.now, limits, &mut shared.clients, token) {
-            self.timers.push(Reverse((at, token)));
+        if let Some(at) = clock.update(&status, w.now, limits, &mut w.clients, id) {
+            w.timers.arm(at, Timer::Conn(id));
+        }
+    }
+
+    /// Brings an upstream connection's upkeep up to date with its state: once it answered, its
+    /// endpoint works and its keepalive starts; it is idle (for its cluster's idle timeout) from
+    /// when its last stream ends, and a PING is due sooner once it carries streams.
+    fn tend_upstream(&mut self, token: Token) {
+        let w = &mut self.w;
+        let id = w.conns.id(token);
+        let Some((h2, side)) = w.conns.peek_mut(token).and_then(Conn::upstream_parts) else {
+            return;
+        };
+        let now = w.now;
+        let mut look_at = None;
+        if !side.answered {
+            if !h2.settings_acked() {
+                return;
+            }
+            side.answered = true;
+            w.pool.answered(side.endpoint);
+            // The first look arms the keepalive.
+            look_at = Some(now);
+        }
+        let sooner = match (side.leg.is_empty(), side.idle) {
+            (true, None) => {
+                side.idle = Some(now);
+                let life = w.pool.life(&w.config, side.endpoint);
+                life.and_then(|l| l.idle_timeout).map(|t| now + t)
+            }
+            (false, Some(_)) => {
+                side.idle = None;
+                Some(side.last_rx + pool::BUSY_PING)
+            }
+            _ => None,
+        };
+        if let Some(at) = look_at.into_iter().chain(sooner).min() {
+            if side.upkeep_at(at) {
+                w.timers.arm(at, Timer::Upkeep(id));
+            }
         }
     }
 
     /// Connections with output (or a close) due, since the last call.
     pub fn take_dirty(&mut self, into: &mut Vec<Token>) {
-        self.shared.conns.take_touched(into);
-        // Every change of a connection's streams leaves it dirty: its limits follow here.
+        self.w.conns.take_touched(into);
+        // Every change of a connection's streams leaves it dirty: its limits and upkeep follow
+        // here.
         for &token in into.iter() {
             self.tend_client(token);
+            self.tend_upstream(token);
         }
     }
 
     /// Connects and closes the runtime must carry out. A closed token is reused only after this hands
     /// its close over, so a late close never reaches a newer connection.
     pub fn take_io(&mut self, into: &mut Vec<IoRequest>) {
-        for req in &self.shared.io {
+        for req in &self.w.io {
             if let IoRequest::Close(token) = req {
-                self.shared.conns.release(*token);
+                self.w.conns.release(*token);
             }
         }
-        into.append(&mut self.shared.io);
+        into.append(&mut self.w.io);
     }
 
     /// The bytes ready for `token`'s socket: HTTP/2 output, encrypted when TLS is on.
     pub fn output(&mut self, token: Token) -> &[u8] {
-        let Some(c) = self.shared.conns.peek_mut(token) else {
+        let Some(c) = self.w.conns.peek_mut(token) else {
             return &[];
         };
         if let Kind::Client {
@@ -539,7 +480,7 @@ impl Gateway {
 
     /// `n` bytes of [`Gateway::output`] were written.
     pub fn advance(&mut self, token: Token, n: usize) {
-        let Some(c) = self.shared.conns.peek_mut(token) else {
+        let Some(c) = self.w.conns.peek_mut(token) else {
             return;
         };
         if let Kind::Client {
@@ -555,14 +496,14 @@ impl Gateway {
             Tls::Server(s) => s.advance_outgoing(n),
             Tls::Client(s) => s.advance_outgoing(n),
         }
-        output_taken(c, token, &mut self.backlog, self.shared.now);
+        output_taken(c, token, &mut self.backlog, self.w.now);
     }
 
     /// Hands the output [`Gateway::output`] returned over whole, without copying: `spare` takes the
     /// place of the buffer that holds it, and the output is `spare[range]` afterwards. `None` (and
     /// `spare` untouched) for output that lives in no buffer of ours (the HTTP/1.1 answer).
     pub fn swap_output(&mut self, token: Token, spare: &mut Vec<u8>) -> Option<Range<usize>> {
-        let c = self.shared.conns.peek_mut(token)?;
+        let c = self.w.conns.peek_mut(token)?;
         if let Kind::Client {
             http1_written: Some(_),
             ..
@@ -575,14 +516,14 @@ impl Gateway {
             Tls::Server(s) => s.swap_outgoing(spare),
             Tls::Client(s) => s.swap_outgoing(spare),
         };
-        output_taken(c, token, &mut self.backlog, self.shared.now);
+        output_taken(c, token, &mut self.backlog, self.w.now);
         Some(range)
     }
 
     /// After output was written: if `token` is over and has nothing left to send, forget it and
     /// return true (the runtime closes the socket).
     pub fn finish_if_done(&mut self, token: Token) -> bool {
-        let Some(c) = self.shared.conns.get(token) else {
+        let Some(c) = self.w.conns.at(token) else {
             return false;
         };
         // HTTP/2 output that can never go out does not hold a connection that is over: a cleartext
@@ -615,13 +556,21 @@ impl Gateway {
 
     /// Takes up a reloaded configuration (see [`Shared::reconfigure`] for what carries over).
     pub fn reconfigure(&mut self, config: Arc<GatewayConfig>) {
-        self.shared.reconfigure(config);
+        let w = &mut self.w;
+        let (moved, lost) = w
+            .pool
+            .reconfigure(&mut w.conns, &w.config, &config, &mut w.timers);
+        w.bridges.renumber_endpoints(&moved, pool::GONE);
+        w.config = config;
+        for id in lost {
+            bridge::settle(w, None, id, bridge::End::Unplaced(Reason::Unavailable));
+        }
     }
 
     /// Shutdown: clients get a graceful GOAWAY, streams in flight may finish until `deadline`,
     /// then what is left is cut (see `drain.rs`). The worker stops once no connection is left.
     pub fn drain(&mut self, deadline: Instant) {
-        drain::start(&mut self.shared, &mut self.drains, deadline);
+        drain::start(&mut self.w, &mut self.drains, deadline);
         self.arm_warned_timers();
     }
 
@@ -633,26 +582,26 @@ impl Gateway {
     /// A reload changed the listeners: `remap[i]` is the new index of old listener `i`, `None`
     /// when it was removed; clients of a removed one drain until `deadline`.
     pub fn relisten(&mut self, remap: &[Option<usize>], deadline: Instant) {
-        drain::relisten(&mut self.shared, &mut self.drains, remap, deadline);
+        drain::relisten(&mut self.w, &mut self.drains, remap, deadline);
     }
 
     /// Once per loop turn: moves drains on (nothing to do unless one is in progress).
     pub fn tend_drains(&mut self) {
         if !drain::is_idle(&self.drains) {
-            drain::tend(&mut self.shared, &mut self.drains);
+            drain::tend(&mut self.w, &mut self.drains);
             self.arm_warned_timers();
         }
     }
 
     fn arm_warned_timers(&mut self) {
-        for token in std::mem::take(&mut self.drains.warned) {
-            self.arm_timer(token);
+        for id in std::mem::take(&mut self.drains.warned) {
+            self.arm_timer(id.token());
         }
     }
 
     /// Live connections (clients and upstreams).
     pub fn connections(&self) -> usize {
-        self.shared.conns.len()
+        self.w.conns.len()
     }
 }
 
@@ -660,65 +609,43 @@ impl Gateway {
 fn run_recv(
     h2: &mut Connection,
     kind: &mut Kind,
-    token: Token,
-    shared: &mut Shared,
+    id: ConnId,
+    w: &mut Worker,
     input: &[u8],
 ) -> usize {
-    let now = shared.now;
+    let now = w.now;
     match kind {
         Kind::Client { app, .. } => match app {
             App::Local(a) => h2.recv(input, now, a),
             App::Echo(a) => h2.recv(input, now, a),
-            App::Proxy(side) => h2.recv(input, now, &mut ClientHandler::new(side, token, shared)),
+            App::Proxy(side) => h2.recv(input, now, &mut ClientHandler::new(side, id, w)),
         },
-        Kind::Upstream(side) => h2.recv(input, now, &mut UpstreamHandler::new(side, token, shared)),
+        Kind::Upstream(side) => h2.recv(input, now, &mut UpstreamHandler::new(side, id, w)),
     }
 }
 
-fn run_timeout(h2: &mut Connection, kind: &mut Kind, token: Token, shared: &mut Shared) {
-    let now = shared.now;
+fn run_timeout(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker) {
+    let now = w.now;
     match kind {
         Kind::Client { app, .. } => match app {
             App::Local(a) => h2.on_timeout(now, a),
             App::Echo(a) => h2.on_timeout(now, a),
-            App::Proxy(side) => h2.on_timeout(now, &mut ClientHandler::new(side, token, shared)),
+            App::Proxy(side) => h2.on_timeout(now, &mut ClientHandler::new(side, id, w)),
         },
-        Kind::Upstream(side) => h2.on_timeout(now, &mut UpstreamHandler::new(side, token, shared)),
+        Kind::Upstream(side) => h2.on_timeout(now, &mut UpstreamHandler::new(side, id, w)),
     }
 }
 
 /// What an application does once its connection is free again: answers, releases, and the
 /// transfers that wait on this connection's windows.
-fn after_recv(h2: &mut Connection, kind: &mut Kind, token: Token, shared: &mut Shared) {
+fn after_recv(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker) {
     match kind {
         Kind::Client { app, .. } => match app {
             App::Local(a) => a.flush(h2),
             App::Echo(a) => a.flush(h2),
-            App::Proxy(side) => side.after_recv(token, h2, shared),
+            App::Proxy(side) => bridge::client_after_recv(side, id, h2, w),
         },
-        Kind::Upstream(side) => side.after_recv(token, h2, shared),
-    }
-}
-
-impl Shared {
-    /// A connection that is gone: settle every stream that crossed it, and leave the pool.
-    pub(super) fn retire(&mut self, token: Token, conn: Conn) {
-        if let Kind::Client { clock, .. } = &conn.kind {
-            self.clients.gone(clock);
-        }
-        match conn.kind {
-            Kind::Client {
-                app: App::Proxy(side),
-                ..
-            } => side.gone(token, self),
-            Kind::Upstream(side) => {
-                let failed = !conn.h2.settings_acked();
-                self.leave_pool(token, side.endpoint, failed);
-                bridge::upstream_gone(side, token, self);
-            }
-            Kind::Client { .. } => {}
-        }
-        self.io.push(IoRequest::Close(token));
+        Kind::Upstream(side) => bridge::upstream_after_recv(side, id, h2, w),
     }
 }
 

@@ -21,6 +21,15 @@ use crate::route::{
 };
 use crate::runtime::socket::TcpKeepalive;
 
+/// One upstream endpoint: where it is and how to talk to it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// TLS (with the name used for SNI and, unless the config checks a URI SAN, for verification);
+    /// `None` for h2c.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+}
+
 /// PING keepalive where the configuration sets none: a quiet connection is checked every 30 s and
 /// given 10 s to answer.
 pub const DEFAULT_KEEPALIVE: (Duration, Duration) =
@@ -92,15 +101,6 @@ pub struct UpstreamCluster {
     /// Settings and limits of the connections to its endpoints (DestinationRule annotations);
     /// `None`: `GatewayConfig::client_h2`.
     pub client_h2: Option<conn::Config>,
-}
-
-/// One upstream endpoint: where it is and how to talk to it.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    /// TLS (with the name used for SNI and, unless the config checks a URI SAN, for verification);
-    /// `None` for h2c.
-    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
 /// Bounds on the streams a worker sends to one cluster (`None`: no bound of its own).

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::system_resolver;
 use crate::config::compile::{self, Plan, Resolver};
 use crate::config::{self, Config};
-use crate::proxy::gateway::GatewayConfig;
+use crate::proxy::settings::GatewayConfig;
 use crate::runtime::slot::ConfigSlot;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 

@@ -25,7 +25,7 @@ use crate::config::model::{
 };
 use crate::h2::conn;
 use crate::proxy::client_limits::ClientLimits;
-use crate::proxy::gateway::{BufferLimits, GatewayConfig, Listener, Service};
+use crate::proxy::settings::{BufferLimits, GatewayConfig, Listener, Service};
 use crate::proxy::upstreams::{
     ConnectionLife, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE, Endpoint, Outlier, StreamLimits,
     UpstreamCluster, Upstreams, upstream_h2,

@@ -1,109 +1,61 @@
 //! The client leg: a client's HEADERS is routed, balanced and opened upstream (or waits for room
 //! on a connection to its endpoint); its DATA, trailers and resets go to the bridge.
 
-use std::net::SocketAddr;
-
-use super::{
-    Action, Bridge, BridgeId, Busy, Dir, End, Leg, MAX_WAITING, REPLAY_LIMIT, Replay, forward,
-    forward_trailers, pump, settle,
-};
+use super::pump::{forward, forward_trailers, pump};
+use super::settle::{Busy, End, settle};
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
 use crate::h2::grpc;
-use crate::proxy::conns::Token;
-use crate::proxy::gateway::Shared;
 use crate::proxy::headers;
-use crate::proxy::local::{LocalReplies, Reason};
+use crate::proxy::ids::ConnId;
+use crate::proxy::local::Reason;
+use crate::proxy::pool::{MAX_WAITING, Waiting};
+use crate::proxy::sides::{Action, ClientSide};
+use crate::proxy::streams::{Bridge, BridgeId, Dir, REPLAY_LIMIT, Replay};
+use crate::proxy::worker::Worker;
 
-/// Proxy state of one client connection.
-pub(in crate::proxy) struct ClientSide {
-    pub(in crate::proxy) peer: SocketAddr,
-    peer_ip: Vec<u8>,
-    tls: bool,
-    /// The gateway listener the connection arrived on (renumbered when a reload changes them).
-    pub(in crate::proxy) listener: usize,
-    pub(in crate::proxy) leg: Leg,
-    local: LocalReplies,
-    /// Scratch for the `x-forwarded-for` value.
-    forwarded_for: Vec<u8>,
+/// A client connection is free again: what waited for it, local answers, and the response bytes
+/// that wait for its send window.
+pub(in crate::proxy) fn after_recv(
+    side: &mut ClientSide,
+    id: ConnId,
+    h2: &mut Connection,
+    w: &mut Worker,
+) {
+    let ClientSide { leg, local, .. } = side;
+    super::pump::after_recv(id, leg, h2, w, Dir::Response, |h2, a| match a {
+        // Flushed once, below.
+        Action::Answer(stream, grpc, reason) => local.answer(stream, grpc, reason),
+        Action::Release(stream, n) => h2.release_capacity(stream, n),
+        Action::Reset(stream, code) => h2.reset(stream, code),
+        Action::Cancel(stream) => h2.reset(stream, ErrorCode::CANCEL),
+    });
+    local.flush(h2);
 }
 
-impl ClientSide {
-    pub(in crate::proxy) fn new(peer: SocketAddr, tls: bool, listener: usize) -> Self {
-        ClientSide {
-            peer,
-            peer_ip: peer.ip().to_string().into_bytes(),
-            tls,
-            listener,
-            leg: Leg::default(),
-            local: LocalReplies::new(Reason::Unavailable),
-            forwarded_for: Vec::new(),
-        }
-    }
-
-    /// Carries out `action` on this connection (`h2`).
-    pub(super) fn apply(&mut self, h2: &mut Connection, action: Action) {
-        match action {
-            Action::Release(stream, n) => h2.release_capacity(stream, n),
-            Action::Reset(stream, code) => h2.reset(stream, code),
-            Action::Answer(stream, grpc, reason) => {
-                self.local.answer(stream, grpc, reason);
-                self.local.flush(h2);
-            }
-            Action::Cancel(stream) => h2.reset(stream, ErrorCode::CANCEL),
-        }
-    }
-
-    /// The connection is free again: what waited for it, local answers, and the response bytes
-    /// that wait for its send window.
-    pub(in crate::proxy) fn after_recv(
-        &mut self,
-        token: Token,
-        h2: &mut Connection,
-        shared: &mut Shared,
-    ) {
-        let ClientSide { leg, local, .. } = self;
-        super::after_recv(token, leg, h2, shared, Dir::Response, |h2, a| match a {
-            Action::Answer(stream, grpc, reason) => local.answer(stream, grpc, reason),
-            Action::Release(stream, n) => h2.release_capacity(stream, n),
-            Action::Reset(stream, code) => h2.reset(stream, code),
-            Action::Cancel(stream) => h2.reset(stream, ErrorCode::CANCEL),
-        });
-        local.flush(h2);
-    }
-
-    /// The connection is gone: its streams end, and their upstream streams are cancelled.
-    pub(in crate::proxy) fn gone(mut self, token: Token, shared: &mut Shared) {
-        let ids: Vec<BridgeId> = self.leg.streams.values().copied().collect();
-        let mut busy = Busy {
-            token,
-            leg: &mut self.leg,
-        };
-        for id in ids {
-            settle(shared, Some(&mut busy), id, End::ClientGone);
-        }
+/// A client connection is gone: its streams end, and their upstream streams are cancelled.
+pub(in crate::proxy) fn gone(mut side: ClientSide, id: ConnId, w: &mut Worker) {
+    let bridges: Vec<BridgeId> = side.leg.streams.values().copied().collect();
+    let mut busy = Busy {
+        id,
+        leg: &mut side.leg,
+    };
+    for b in bridges {
+        settle(w, Some(&mut busy), b, End::ClientGone);
     }
 }
 
 /// Handles a client connection's events (the connection itself is busy).
 pub(in crate::proxy) struct ClientHandler<'a> {
     side: &'a mut ClientSide,
-    token: Token,
-    shared: &'a mut Shared,
+    id: ConnId,
+    w: &'a mut Worker,
 }
 
 impl<'a> ClientHandler<'a> {
-    pub(in crate::proxy) fn new(
-        side: &'a mut ClientSide,
-        token: Token,
-        shared: &'a mut Shared,
-    ) -> Self {
-        ClientHandler {
-            side,
-            token,
-            shared,
-        }
+    pub(in crate::proxy) fn new(side: &'a mut ClientSide, id: ConnId, w: &'a mut Worker) -> Self {
+        ClientHandler { side, id, w }
     }
 }
 
@@ -111,7 +63,7 @@ impl Handler for ClientHandler<'_> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
         let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
         let side = &mut *self.side;
-        let shared = &mut *self.shared;
+        let w = &mut *self.w;
         headers::forwarded_for(
             fields.get(b"x-forwarded-for"),
             &side.peer_ip,
@@ -126,18 +78,18 @@ impl Handler for ClientHandler<'_> {
         let mut n_extra = 2;
         let request_id;
         if fields.get(b"x-request-id").is_none() {
-            shared.request_ids += 1;
-            request_id = headers::request_id(shared.pid, self.token as u32, shared.request_ids);
+            w.request_ids += 1;
+            request_id = headers::request_id(w.pid, self.id.token() as u32, w.request_ids);
             extra[2].1 = &request_id;
             n_extra = 3;
         }
-        let mut head = shared.spare_heads.pop().unwrap_or_default();
+        let mut head = w.spare_heads.pop().unwrap_or_default();
         for (name, value, never_index) in
             headers::forward_request(fields.iter_flagged()).chain(extra[..n_extra].iter().copied())
         {
             head.push_field(name, value, never_index);
         }
-        let chosen = match shared.choose(fields, side.listener, side.peer) {
+        let chosen = match w.choose(fields, side.listener, side.peer) {
             Ok(c) => c,
             Err(reason) => {
                 side.local.answer(stream_id, grpc, reason);
@@ -145,31 +97,35 @@ impl Handler for ClientHandler<'_> {
             }
         };
         let ep = chosen.endpoint;
-        let mut bridge = Bridge::new((self.token, stream_id), grpc, &shared.meter);
+        let mut bridge = Bridge::new((self.id, stream_id), grpc, &w.meter);
         bridge.set_cookie = chosen.set_cookie;
-        bridge.deadline = chosen.timeout.map(|t| shared.now + t);
-        let Some(up) = shared.connection_for(ep) else {
+        let deadline = chosen.timeout.map(|t| w.now + t);
+        let Some(up) = w.connection_for(ep) else {
             // Every connection is full: wait for room, in arrival order, up to a bound.
-            if shared.upstream.waiting.len() >= MAX_WAITING {
+            if w.pool.waiting.len() >= MAX_WAITING {
                 side.local.answer(stream_id, grpc, Reason::Unavailable);
                 return;
             }
             bridge.queued = Some(head);
             bridge.request.end = end_stream;
-            let id = shared.add_bridge(bridge);
+            let id = w.add_bridge(bridge, deadline);
             side.leg.streams.insert(stream_id, id);
-            let now = shared.now;
-            shared.upstream.waiting.push_back((id, ep, now));
+            let now = w.now;
+            w.pool.waiting.push_back(Waiting {
+                id,
+                ep: Some(ep),
+                since: now,
+            });
             return;
         };
-        let id = shared.add_bridge(bridge);
-        if open_upstream(shared, up, id, ep, head.iter_flagged(), end_stream).is_none() {
-            shared.bridges.remove(id);
+        let id = w.add_bridge(bridge, deadline);
+        if open_upstream(w, up, id, ep, head.iter_flagged(), end_stream).is_none() {
+            w.bridges.remove(id);
             side.local.answer(stream_id, grpc, Reason::Unavailable);
             return;
         }
-        let body = shared.spare_bodies.pop().unwrap_or_default();
-        if let Some(b) = shared.bridges.get_mut(id) {
+        let body = w.spare_bodies.pop().unwrap_or_default();
+        if let Some(b) = w.bridges.get_mut(id) {
             b.replay = Some(Replay {
                 head,
                 body,
@@ -183,10 +139,10 @@ impl Handler for ClientHandler<'_> {
         let Some(&id) = self.side.leg.streams.get(&stream_id) else {
             return;
         };
-        if let Some(b) = self.shared.bridges.get_mut(id) {
+        if let Some(b) = self.w.bridges.get_mut(id) {
             b.replay = None;
         }
-        forward_trailers(self.shared, id, Dir::Request, fields);
+        forward_trailers(self.w, id, Dir::Request, fields);
     }
 
     fn on_data(&mut self, stream_id: u32, data: &[u8], end_stream: bool) {
@@ -195,12 +151,12 @@ impl Handler for ClientHandler<'_> {
             self.side.local.on_data(stream_id, data, end_stream);
             return;
         };
-        let shared = &mut *self.shared;
+        let w = &mut *self.w;
         let mut busy = Busy {
-            token: self.token,
+            id: self.id,
             leg: &mut self.side.leg,
         };
-        forward(shared, &mut busy, id, Dir::Request, data, end_stream);
+        forward(w, &mut busy, id, Dir::Request, data, end_stream);
     }
 
     fn on_reset(&mut self, stream_id: u32, code: ErrorCode, remote: bool) {
@@ -209,10 +165,10 @@ impl Handler for ClientHandler<'_> {
             return;
         };
         let mut busy = Busy {
-            token: self.token,
+            id: self.id,
             leg: &mut self.side.leg,
         };
-        settle(self.shared, Some(&mut busy), id, End::ClientGone);
+        settle(self.w, Some(&mut busy), id, End::ClientGone);
     }
 
     fn on_goaway(&mut self, _last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {}
@@ -225,91 +181,107 @@ impl Handler for ClientHandler<'_> {
 /// Opens the upstream stream of bridge `id` on connection `up` (to pool endpoint `ep`). Returns the
 /// upstream stream id, or `None` when the connection refused it.
 fn open_upstream<'f>(
-    shared: &mut Shared,
-    up: Token,
+    w: &mut Worker,
+    up: ConnId,
     id: BridgeId,
     ep: usize,
     head: impl Iterator<Item = (&'f [u8], &'f [u8], bool)>,
     end_stream: bool,
 ) -> Option<u32> {
-    let (up_h2, up_side) = shared.conns.upstream(up)?;
+    let (up_h2, up_side) = w.conns.upstream(up)?;
     let up_stream = up_h2.open_stream(head, end_stream).ok()?;
     up_side.leg.streams.insert(up_stream, id);
-    if let Some(b) = shared.bridges.get_mut(id) {
+    if let Some(b) = w.bridges.get_mut(id) {
         b.upstream = Some((up, up_stream));
         b.endpoint = ep;
     }
-    shared.upstream.stream_opened(ep);
-    shared.stream_opened(up);
+    w.pool.stream_opened(ep);
+    let Worker {
+        pool,
+        conns,
+        config,
+        ..
+    } = w;
+    pool.connection_used(conns, config, up);
     Some(up_stream)
 }
 
 /// Places waiting streams, oldest first, on their endpoints' connections as room appears; a
 /// stream whose endpoint is still full keeps its place. Called when every connection is in the
 /// table (between events).
-pub(in crate::proxy) fn dispatch_waiting(shared: &mut Shared) {
+pub(in crate::proxy) fn dispatch_waiting(w: &mut Worker) {
     let mut i = 0;
-    while let Some(&(id, ep, since)) = shared.upstream.waiting.get(i) {
-        if shared.bridges.get(id).is_none_or(|b| b.queued.is_none()) {
+    while let Some(&Waiting { id, ep, since }) = w.pool.waiting.get(i) {
+        if w.bridges.get(id).is_none_or(|b| b.queued.is_none()) {
             // The client or the stream went away meanwhile.
-            shared.upstream.waiting.remove(i);
+            w.pool.waiting.remove(i);
             continue;
         }
-        let Some(up) = shared.connection_for(ep) else {
-            if shared.waited_too_long(ep, since) {
-                shared.upstream.waiting.remove(i);
-                settle(shared, None, id, End::Unplaced(Reason::Unavailable));
+        let Some(ep) = ep else {
+            // Its endpoint failed: balanced again, over the others.
+            match rechoose(w, id) {
+                Some(Ok(ep)) => w.pool.waiting[i].ep = Some(ep),
+                Some(Err(reason)) => {
+                    w.pool.waiting.remove(i);
+                    settle(w, None, id, End::Unplaced(reason));
+                }
+                None => {
+                    w.pool.waiting.remove(i);
+                }
+            }
+            continue;
+        };
+        let Some(up) = w.connection_for(ep) else {
+            if w.pool.waiting[i].ep.is_none() {
+                // The endpoint failed just now.
+                continue;
+            }
+            if w.waited_too_long(ep, since) {
+                w.pool.waiting.remove(i);
+                settle(w, None, id, End::Unplaced(Reason::Unavailable));
             } else {
                 i += 1;
             }
             continue;
         };
-        shared.upstream.waiting.remove(i);
-        place_waiting(shared, id, up, ep);
+        w.pool.waiting.remove(i);
+        place_waiting(w, id, up, ep);
     }
 }
 
 /// Balances waiting bridge `id` (its head in `queued`) anew: its endpoint, or the reason none can
 /// take it; `None` when it or its client is gone.
-fn rechoose(shared: &mut Shared, id: BridgeId) -> Option<Result<usize, Reason>> {
-    let (client, _) = shared.bridges.get(id)?.client;
-    let side = shared.conns.get(client)?.client_side()?;
+fn rechoose(w: &mut Worker, id: BridgeId) -> Option<Result<usize, Reason>> {
+    let (client, _) = w.bridges.get(id)?.client;
+    let side = w.conns.get(client)?.client_side()?;
     let (listener, peer) = (side.listener, side.peer);
-    let head = shared.bridges.get_mut(id)?.queued.take()?;
-    let chosen = shared.choose(&head, listener, peer);
-    if let Some(b) = shared.bridges.get_mut(id) {
+    let head = w.bridges.get_mut(id)?.queued.take()?;
+    let chosen = w.choose(&head, listener, peer);
+    if let Some(b) = w.bridges.get_mut(id) {
         b.queued = Some(head);
     }
     Some(chosen.map(|c| c.endpoint))
 }
 
-/// A waiting stream balanced again after its endpoint failed: its new endpoint, or `None` when it
-/// was answered locally instead (no healthy endpoint left) or is gone.
-pub(in crate::proxy) fn rebalance_waiting(shared: &mut Shared, id: BridgeId) -> Option<usize> {
-    match rechoose(shared, id)? {
-        Ok(ep) => Some(ep),
-        Err(reason) => {
-            settle(shared, None, id, End::Unplaced(reason));
-            None
-        }
-    }
-}
-
 /// Bridge `id`, whose upstream leg was detached, waits again with `head` for an endpoint chosen
 /// anew (or is answered locally when none can take it). False when its client is gone.
-pub(super) fn requeue(shared: &mut Shared, id: BridgeId, head: FieldList) -> bool {
-    if let Some(b) = shared.bridges.get_mut(id) {
+pub(super) fn requeue(w: &mut Worker, id: BridgeId, head: FieldList) -> bool {
+    if let Some(b) = w.bridges.get_mut(id) {
         b.queued = Some(head);
     }
-    match rechoose(shared, id) {
+    match rechoose(w, id) {
         None => false,
         Some(Ok(ep)) => {
-            let now = shared.now;
-            shared.upstream.waiting.push_back((id, ep, now));
+            let now = w.now;
+            w.pool.waiting.push_back(Waiting {
+                id,
+                ep: Some(ep),
+                since: now,
+            });
             true
         }
         Some(Err(reason)) => {
-            settle(shared, None, id, End::Unplaced(reason));
+            settle(w, None, id, End::Unplaced(reason));
             true
         }
     }
@@ -317,8 +289,8 @@ pub(super) fn requeue(shared: &mut Shared, id: BridgeId, head: FieldList) -> boo
 
 /// Opens the upstream stream of waiting bridge `id` on connection `up` and sends what of its body
 /// waited with it.
-fn place_waiting(shared: &mut Shared, id: BridgeId, up: Token, ep: usize) {
-    let Some(b) = shared.bridges.get_mut(id) else {
+fn place_waiting(w: &mut Worker, id: BridgeId, up: ConnId, ep: usize) {
+    let Some(b) = w.bridges.get_mut(id) else {
         return;
     };
     let Some(head) = b.queued.take() else {
@@ -329,11 +301,11 @@ fn place_waiting(shared: &mut Shared, id: BridgeId, up: Token, ep: usize) {
     if end {
         b.request.end = false;
     }
-    if open_upstream(shared, up, id, ep, head.iter_flagged(), end).is_none() {
-        settle(shared, None, id, End::Unplaced(Reason::Unavailable));
+    if open_upstream(w, up, id, ep, head.iter_flagged(), end).is_none() {
+        settle(w, None, id, End::Unplaced(Reason::Unavailable));
         return;
     }
-    let Some(b) = shared.bridges.get_mut(id) else {
+    let Some(b) = w.bridges.get_mut(id) else {
         return;
     };
     // The body waiting in `request` is all the request has sent so far.
@@ -346,7 +318,7 @@ fn place_waiting(shared: &mut Shared, id: BridgeId, up: Token, ep: usize) {
     // The body that waited with it follows, as far as the upstream's windows allow now (the rest
     // when they grow).
     let (client, client_stream) = b.client;
-    if let Some((client_conn, up_conn)) = shared.conns.pair(client, up) {
+    if let Some((client_conn, up_conn)) = w.conns.pair(client, up) {
         pump(b, Dir::Request, &mut up_conn.h2, |n| {
             client_conn.h2.release_capacity(client_stream, n)
         });

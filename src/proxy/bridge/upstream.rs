@@ -1,122 +1,56 @@
 //! The upstream leg: the response head, DATA and trailers go to the client; a stream the upstream
 //! did not process is sent again elsewhere; answers feed outlier detection.
 
-use std::time::Instant;
-
-use super::{
-    Action, BridgeId, Busy, Dir, End, Leg, MAX_ATTEMPTS, MAX_WAITING, abort, forward,
-    forward_trailers, settle,
-};
+use super::pump::{forward, forward_trailers};
+use super::settle::{Busy, End, settle};
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
-use crate::proxy::conns::Token;
-use crate::proxy::gateway::Shared;
 use crate::proxy::headers;
+use crate::proxy::ids::ConnId;
+use crate::proxy::pool::MAX_WAITING;
+use crate::proxy::sides::{Action, UpstreamSide};
+use crate::proxy::streams::{BridgeId, Dir};
+use crate::proxy::worker::Worker;
 
-/// Proxy state of one upstream connection.
-pub(in crate::proxy) struct UpstreamSide {
-    pub(in crate::proxy) endpoint: usize,
-    /// Its endpoint left the configuration, or it carried its life's streams: no new streams;
-    /// closes once the last one ends.
-    pub(in crate::proxy) retired: bool,
-    /// Streams opened on it so far.
-    pub(in crate::proxy) opened: u32,
-    /// When it was opened, and since when it has had no stream (with `opened` then, so that a
-    /// stream opened and ended between two looks still counts as use).
-    pub(in crate::proxy) born: Instant,
-    pub(in crate::proxy) idle: Option<(Instant, u32)>,
-    /// When bytes last arrived, and when the PING now unanswered was sent (keepalive).
-    pub(in crate::proxy) last_rx: Instant,
-    pub(in crate::proxy) ping_sent: Option<Instant>,
-    pub(in crate::proxy) leg: Leg,
-    /// Streams the gateway cancelled on it lately.
-    cancels: abort::Cancels,
-}
+/// Times one request is sent upstream at most.
+const MAX_ATTEMPTS: u8 = 3;
 
-impl UpstreamSide {
-    pub(in crate::proxy) fn new(endpoint: usize, now: Instant) -> Self {
-        UpstreamSide {
-            endpoint,
-            retired: false,
-            opened: 0,
-            born: now,
-            idle: None,
-            last_rx: now,
-            ping_sent: None,
-            leg: Leg::default(),
-            cancels: abort::Cancels::new(now),
-        }
-    }
-
-    /// Carries out `action` on this connection (`h2`).
-    pub(super) fn apply(&mut self, h2: &mut Connection, action: Action, now: Instant) {
-        apply(h2, action, &mut self.cancels, &mut self.retired, now);
-    }
-
-    /// The connection is free again: what waited for it, and the request bytes that wait for its
-    /// send window.
-    pub(in crate::proxy) fn after_recv(
-        &mut self,
-        token: Token,
-        h2: &mut Connection,
-        shared: &mut Shared,
-    ) {
-        let now = shared.now;
-        let UpstreamSide {
-            leg,
-            cancels,
-            retired,
-            ..
-        } = self;
-        super::after_recv(token, leg, h2, shared, Dir::Request, |h2, a| {
-            apply(h2, a, cancels, retired, now)
-        });
-    }
-}
-
-fn apply(
+/// An upstream connection is free again: what waited for it, and the request bytes that wait for
+/// its send window.
+pub(in crate::proxy) fn after_recv(
+    side: &mut UpstreamSide,
+    id: ConnId,
     h2: &mut Connection,
-    action: Action,
-    cancels: &mut abort::Cancels,
-    retired: &mut bool,
-    now: Instant,
+    w: &mut Worker,
 ) {
-    match action {
-        Action::Release(stream, n) => h2.release_capacity(stream, n),
-        Action::Reset(stream, code) => h2.reset(stream, code),
-        Action::Cancel(stream) => cancels.cancel(h2, stream, retired, now),
-        // Local answers are for clients.
-        Action::Answer(..) => {}
+    let now = w.now;
+    let mut deferred = std::mem::take(&mut side.leg.deferred);
+    for a in deferred.drain(..) {
+        side.apply(h2, a, now);
     }
+    side.leg.deferred = deferred;
+    super::pump::after_recv(id, &mut side.leg, h2, w, Dir::Request, |_, _| {});
 }
 
 /// Handles an upstream connection's events (the connection itself is busy).
 pub(in crate::proxy) struct UpstreamHandler<'a> {
     side: &'a mut UpstreamSide,
-    token: Token,
-    shared: &'a mut Shared,
+    id: ConnId,
+    w: &'a mut Worker,
 }
 
 impl<'a> UpstreamHandler<'a> {
-    pub(in crate::proxy) fn new(
-        side: &'a mut UpstreamSide,
-        token: Token,
-        shared: &'a mut Shared,
-    ) -> Self {
-        UpstreamHandler {
-            side,
-            token,
-            shared,
-        }
+    pub(in crate::proxy) fn new(side: &'a mut UpstreamSide, id: ConnId, w: &'a mut Worker) -> Self {
+        UpstreamHandler { side, id, w }
     }
 
     fn settle(&mut self, id: BridgeId, end: End) {
         let mut busy = Busy {
-            token: self.token,
+            id: self.id,
             leg: &mut self.side.leg,
         };
-        settle(self.shared, Some(&mut busy), id, end);
+        settle(self.w, Some(&mut busy), id, end);
     }
 }
 
@@ -126,12 +60,12 @@ impl Handler for UpstreamHandler<'_> {
         let Some(&id) = self.side.leg.streams.get(&stream_id) else {
             return;
         };
-        let shared = &mut *self.shared;
-        let Some(b) = shared.bridges.get_mut(id) else {
+        let w = &mut *self.w;
+        let Some(b) = w.bridges.get_mut(id) else {
             return;
         };
         let (client, client_stream) = b.client;
-        let Some(c) = shared.conns.get_mut(client) else {
+        let Some(c) = w.conns.get_mut(client) else {
             return;
         };
         // The upstream processes the request: no replay any more.
@@ -156,10 +90,10 @@ impl Handler for UpstreamHandler<'_> {
             (false, _, status) => Some(http_status(status)),
         };
         if let Some(r) = done {
-            shared.recycle(r);
+            w.recycle(r);
         }
         if let Some(status) = answer {
-            shared.record_answer(self.side.endpoint, status);
+            w.record_answer(self.side.endpoint, status);
         }
         if end_stream {
             self.settle(id, End::Complete);
@@ -170,11 +104,11 @@ impl Handler for UpstreamHandler<'_> {
         let Some(&id) = self.side.leg.streams.get(&stream_id) else {
             return;
         };
-        if self.shared.bridges.get(id).is_some_and(|b| b.grpc) {
+        if self.w.bridges.get(id).is_some_and(|b| b.grpc) {
             let status = grpc_as_http(fields.get(b"grpc-status"));
-            self.shared.record_answer(self.side.endpoint, status);
+            self.w.record_answer(self.side.endpoint, status);
         }
-        if forward_trailers(self.shared, id, Dir::Response, fields) {
+        if forward_trailers(self.w, id, Dir::Response, fields) {
             self.settle(id, End::Complete);
         }
     }
@@ -189,11 +123,11 @@ impl Handler for UpstreamHandler<'_> {
             return;
         };
         let mut busy = Busy {
-            token: self.token,
+            id: self.id,
             leg: &mut self.side.leg,
         };
-        if forward(self.shared, &mut busy, id, Dir::Response, data, end_stream) {
-            settle(self.shared, Some(&mut busy), id, End::Complete);
+        if forward(self.w, &mut busy, id, Dir::Response, data, end_stream) {
+            settle(self.w, Some(&mut busy), id, End::Complete);
         }
     }
 
@@ -204,10 +138,10 @@ impl Handler for UpstreamHandler<'_> {
         if code == ErrorCode::REFUSED_STREAM && self.replay(stream_id, id) {
             return;
         }
-        let responded = self.shared.bridges.get(id).is_some_and(|b| b.responded);
+        let responded = self.w.bridges.get(id).is_some_and(|b| b.responded);
         if !responded && code != ErrorCode::CANCEL {
             // Reset before answering: a gateway error, as Envoy counts it.
-            self.shared.record_answer(self.side.endpoint, 502);
+            self.w.record_answer(self.side.endpoint, 502);
         }
         self.settle(id, End::UpstreamFailed(code));
     }
@@ -244,11 +178,11 @@ impl UpstreamHandler<'_> {
     /// the request was too long or had trailers, it was tried [`MAX_ATTEMPTS`] times, the waiting
     /// queue is full, the client is gone).
     fn replay(&mut self, stream_id: u32, id: BridgeId) -> bool {
-        let shared = &mut *self.shared;
-        if shared.upstream.waiting.len() >= MAX_WAITING {
+        let w = &mut *self.w;
+        if w.pool.waiting.len() >= MAX_WAITING {
             return false;
         }
-        let Some(b) = shared.bridges.get_mut(id) else {
+        let Some(b) = w.bridges.get_mut(id) else {
             return false;
         };
         if b.responded || b.attempts >= MAX_ATTEMPTS {
@@ -266,43 +200,43 @@ impl UpstreamHandler<'_> {
         b.attempts += 1;
         let ep = b.endpoint;
         self.side.leg.streams.remove(&stream_id);
-        shared.upstream.stream_closed(ep);
-        super::client::requeue(shared, id, r.head)
+        w.pool.stream_closed(ep);
+        super::client::requeue(w, id, r.head)
     }
 }
 
 /// An upstream connection is gone: every stream on it is settled with its client, except those
 /// whose whole response arrived: their client streams keep the rest and take it as their windows
 /// allow.
-pub(in crate::proxy) fn upstream_gone(mut side: UpstreamSide, token: Token, shared: &mut Shared) {
-    let ids: Vec<BridgeId> = side.leg.streams.values().copied().collect();
-    if ids
+pub(in crate::proxy) fn gone(mut side: UpstreamSide, id: ConnId, w: &mut Worker) {
+    let bridges: Vec<BridgeId> = side.leg.streams.values().copied().collect();
+    if bridges
         .iter()
-        .any(|&id| shared.bridges.get(id).is_some_and(|b| !b.responded))
+        .any(|&b| w.bridges.get(b).is_some_and(|b| !b.responded))
     {
-        shared.record_answer(side.endpoint, 502);
+        w.record_answer(side.endpoint, 502);
     }
     let mut busy = Busy {
-        token,
+        id,
         leg: &mut side.leg,
     };
-    for id in ids {
-        let Some(b) = shared.bridges.get_mut(id) else {
+    for bid in bridges {
+        let Some(b) = w.bridges.get_mut(bid) else {
             continue;
         };
         if !(b.response.end || b.response.trailers.is_some()) {
             settle(
-                shared,
+                w,
                 Some(&mut busy),
-                id,
+                bid,
                 End::UpstreamFailed(ErrorCode::INTERNAL_ERROR),
             );
             continue;
         }
         b.upstream = None;
         let (ep, (client, client_stream)) = (b.endpoint, b.client);
-        shared.upstream.stream_closed(ep);
-        if let Some((_, side)) = shared.conns.client(client) {
+        w.pool.stream_closed(ep);
+        if let Some((_, side)) = w.conns.client(client) {
             side.leg.wake(client_stream);
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use h2edge::h2::conn::{Config, Connection, Handler, PREFACE, Role};
+use h2edge::h2::conn::{Config, Connection, Handler, Limit, PREFACE, Role};
 use h2edge::h2::error::ErrorCode;
 use h2edge::h2::fields::FieldList;
 use h2edge::h2::frame::{self, Frame, Setting, kind};
@@ -142,9 +142,11 @@ impl Server {
             .map(|(_, _, p)| ErrorCode(u32::from_be_bytes([p[0], p[1], p[2], p[3]])))
     }
 
-    fn assert_calm(&self) {
+    /// The connection ended with GOAWAY ENHANCE_YOUR_CALM, and reports `limit` as the one tripped.
+    fn assert_calm(&mut self, limit: Limit) {
         assert!(self.conn.is_closed());
         assert_eq!(self.goaway(), Some(ErrorCode::ENHANCE_YOUR_CALM));
+        assert_eq!(self.conn.take_tripped_limit(), Some(limit));
     }
 
     /// The `:status` of every response head the server queued, with its END_STREAM flag.
@@ -240,7 +242,7 @@ fn repeated_431s_hpack_bombs() {
     assert!(!s.conn.is_closed(), "{max} are tolerated");
     assert_eq!(s.statuses().len(), max as usize);
     send_bombs(&mut s, max..max + 1);
-    s.assert_calm();
+    s.assert_calm(Limit::RejectedHeaders);
     assert_eq!(s.h.headers, 0);
 }
 
@@ -283,7 +285,7 @@ fn continuation_frame_count() {
     }
     // Give the frames in two parts: the limit trips on the (limit + 1)th CONTINUATION.
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::Continuations);
     assert_eq!(s.h.headers, 0);
 }
 
@@ -301,7 +303,7 @@ fn continuation_block_size() {
         frame::encode_continuation(&mut raw, 1, &[0x41; 6000], false);
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::HeaderBlock);
 }
 
 #[test]
@@ -316,7 +318,7 @@ fn rapid_reset() {
     }
     s.feed(&raw);
     assert_eq!(s.h.resets as u32, max + 1);
-    s.assert_calm();
+    s.assert_calm(Limit::Resets);
 }
 
 #[test]
@@ -355,7 +357,7 @@ fn made_you_reset_window_update_zero() {
         raw.extend_from_slice(&[0; 4]);
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::Resets);
     assert_eq!(s.h.resets as u32, max + 1);
 }
 
@@ -371,7 +373,7 @@ fn made_you_reset_data_on_half_closed_streams() {
         frame::encode_data(&mut raw, id, b"x", false);
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::Resets);
 }
 
 #[test]
@@ -383,7 +385,7 @@ fn control_frame_queue_ping_flood_without_reading() {
         frame::encode_ping(&mut raw, false, i.to_be_bytes());
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::ControlFrames);
 }
 
 #[test]
@@ -411,7 +413,7 @@ fn control_frame_queue_settings_flood() {
         frame::encode_settings(&mut raw, &[Setting::MaxConcurrentStreams(10)]);
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::ControlFrames);
 }
 
 #[test]
@@ -432,7 +434,7 @@ fn empty_data_frames() {
         frame::encode_data(&mut raw, 1, b"", false);
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::EmptyFrames);
 }
 
 #[test]
@@ -466,7 +468,7 @@ fn window_update_flood() {
         frame::encode_window_update(&mut raw, 0, 1);
     }
     s.feed(&raw);
-    s.assert_calm();
+    s.assert_calm(Limit::WindowUpdates);
 }
 
 /// A reader's WINDOW_UPDATEs, one per DATA frame on the stream and one on the connection, never

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::conns::Kind;
+use super::events::Events;
 use super::ids::ConnId;
 use super::worker::Worker;
 use crate::h2::ErrorCode;
@@ -41,7 +42,7 @@ impl Drains {
 }
 
 /// Shutdown: warns every client connection; see [`tend`] for the rest.
-pub(super) fn start(w: &mut Worker, drains: &mut Drains, deadline: Instant) {
+pub(super) fn start<E: Events>(w: &mut Worker<E>, drains: &mut Drains, deadline: Instant) {
     drains.all = Some(deadline);
     drains.scan_at = Some(w.now);
     warn_clients(w, &mut drains.warned);
@@ -49,8 +50,8 @@ pub(super) fn start(w: &mut Worker, drains: &mut Drains, deadline: Instant) {
 
 /// A reload changed the listeners: `remap[old]` is the new index of each old listener, `None` if
 /// it was removed. Clients of removed listeners get the final GOAWAY and are cut at `deadline`.
-pub(super) fn relisten(
-    w: &mut Worker,
+pub(super) fn relisten<E: Events>(
+    w: &mut Worker<E>,
     drains: &mut Drains,
     remap: &[Option<usize>],
     deadline: Instant,
@@ -77,7 +78,7 @@ pub(super) fn relisten(
 /// Once per loop turn while something drains: clients that arrived meanwhile are warned too;
 /// upstream connections are retired once every client has had its final GOAWAY; what outlives
 /// its deadline is cut.
-pub(super) fn tend(w: &mut Worker, drains: &mut Drains) {
+pub(super) fn tend<E: Events>(w: &mut Worker<E>, drains: &mut Drains) {
     let now = w.now;
     if let Some(deadline) = drains.all {
         if deadline <= now {
@@ -116,7 +117,7 @@ pub(super) fn is_idle(drains: &Drains) -> bool {
 }
 
 /// The first GOAWAY (and its PING) to every client not yet going away.
-fn warn_clients(w: &mut Worker, warned: &mut Vec<ConnId>) {
+fn warn_clients<E: Events>(w: &mut Worker<E>, warned: &mut Vec<ConnId>) {
     let now = w.now;
     w.conns.for_each_mut(|id, c| {
         let warn = matches!(c.kind, Kind::Client { .. }) && !c.h2.is_going_away();
@@ -129,7 +130,7 @@ fn warn_clients(w: &mut Worker, warned: &mut Vec<ConnId>) {
 }
 
 /// Whether some client is between the two GOAWAYs (it may still open streams).
-fn clients_may_open(w: &Worker) -> bool {
+fn clients_may_open<E: Events>(w: &Worker<E>) -> bool {
     w.conns
         .iter()
         .any(|(_, c)| matches!(c.kind, Kind::Client { .. }) && c.h2.final_goaway_due())
@@ -137,7 +138,7 @@ fn clients_may_open(w: &Worker) -> bool {
 
 /// Upstream connections take no new stream and close after their last one. (Checked every turn:
 /// a client accepted late may have had one opened meanwhile.)
-fn retire_upstreams(w: &mut Worker) {
+fn retire_upstreams<E: Events>(w: &mut Worker<E>) {
     w.conns.for_each_mut(|_, c| match c.upstream_parts() {
         Some((h2, side)) if !side.retired => {
             side.retired = true;

@@ -15,6 +15,7 @@ use super::conns::{App, Conn, Kind, Tls};
 pub use super::conns::{IoRequest, Token};
 use super::drain::{self, Drains};
 use super::echo::Echo;
+use super::events::Events;
 use super::ids::ConnId;
 use super::local::{LocalReplies, Reason};
 use super::pool;
@@ -35,8 +36,9 @@ content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n
 /// Plaintext input kept for one connection while its frames wait to be processed.
 const MAX_BUFFERED_INPUT: usize = 1 << 20;
 
-pub struct Gateway {
-    w: Worker,
+/// One worker's gateway; `E` observes what it does (see [`Events`]; `()`: nobody).
+pub struct Gateway<E = ()> {
+    w: Worker<E>,
     /// Connections with whole frames left over after their per-turn budget.
     backlog: Vec<Token>,
     drains: Drains,
@@ -46,11 +48,23 @@ impl Gateway {
     /// A worker's gateway; `seed` starts its balancers' PRNGs (e.g.
     /// [`worker_seed`](crate::balance::worker_seed) of the worker's index).
     pub fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64) -> Self {
+        Gateway::with_events(config, now, seed, ())
+    }
+}
+
+impl<E: Events> Gateway<E> {
+    /// A worker's gateway that reports what happens to `events`.
+    pub fn with_events(config: Arc<GatewayConfig>, now: Instant, seed: u64, events: E) -> Self {
         Gateway {
-            w: Worker::new(config, now, seed),
+            w: Worker::new(config, now, seed, events),
             backlog: Vec::new(),
             drains: Drains::default(),
         }
+    }
+
+    /// The observer given to [`Gateway::with_events`].
+    pub fn events(&self) -> &E {
+        &self.w.events
     }
 
     pub fn set_now(&mut self, now: Instant) {
@@ -178,6 +192,10 @@ impl Gateway {
             rx.drain(..used.min(rx.len()));
         }
         after_recv(h2, kind, id, w);
+        if let Some(limit) = h2.take_tripped_limit() {
+            w.events
+                .limit_tripped(limit, matches!(kind, Kind::Upstream(_)));
+        }
         let alpn_ok = match tls {
             Tls::Server(s) => s.is_handshaking() || s.alpn_protocol() == Some(b"h2"),
             _ => true,
@@ -387,6 +405,9 @@ impl Gateway {
             }
             side.answered = true;
             w.pool.answered(side.endpoint);
+            if let Some(e) = w.pool.endpoint_ref(side.endpoint) {
+                w.events.upstream_connected(e);
+            }
             // The first look arms the keepalive.
             look_at = Some(now);
         }
@@ -606,11 +627,11 @@ impl Gateway {
 }
 
 /// Runs `h2.recv` with the handler that fits the connection.
-fn run_recv(
+fn run_recv<E: Events>(
     h2: &mut Connection,
     kind: &mut Kind,
     id: ConnId,
-    w: &mut Worker,
+    w: &mut Worker<E>,
     input: &[u8],
 ) -> usize {
     let now = w.now;
@@ -624,7 +645,7 @@ fn run_recv(
     }
 }
 
-fn run_timeout(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker) {
+fn run_timeout<E: Events>(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker<E>) {
     let now = w.now;
     match kind {
         Kind::Client { app, .. } => match app {
@@ -638,7 +659,7 @@ fn run_timeout(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker)
 
 /// What an application does once its connection is free again: answers, releases, and the
 /// transfers that wait on this connection's windows.
-fn after_recv(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker) {
+fn after_recv<E: Events>(h2: &mut Connection, kind: &mut Kind, id: ConnId, w: &mut Worker<E>) {
     match kind {
         Kind::Client { app, .. } => match app {
             App::Local(a) => a.flush(h2),

@@ -11,6 +11,7 @@
 //!   connect health, outlier ejection, keepalive, in-flight counts, streams waiting for room.
 //! - `conns`: the connection table (generational ids; which connections have output is derived).
 //! - `sides`: the proxy state of a client or upstream connection; `streams`: the bridge slab.
+//! - [`events`]: the hook metrics and the access log implement (a no-op by default).
 //! - [`client_limits`], [`settings`], [`upstreams`]: client connection bounds, what a worker is
 //!   configured with, the route table and clusters.
 //! - [`local`], [`echo`], [`headers`], `pending`, `stream_map`, `ids`: local answers, the demo's
@@ -22,6 +23,7 @@ pub mod client_limits;
 mod conns;
 mod drain;
 pub mod echo;
+pub mod events;
 pub mod gateway;
 pub mod headers;
 mod ids;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conns::{Conn, ConnTable, IoRequest, Tls};
+use super::events::{EndpointRef, Events};
 use super::ids::ConnId;
 use super::local::Reason;
 use super::settings::{GatewayConfig, Service};
@@ -88,6 +89,15 @@ pub(super) const MAX_WAITING: usize = 4096;
 /// The pool index of an endpoint that left the configuration (its connections drain).
 pub(super) const GONE: usize = usize::MAX;
 
+/// What opening an upstream connection does besides: asks the runtime to connect, arms its connect
+/// deadline, reports a failure.
+pub(super) struct Effects<'a, E> {
+    pub(super) now: Instant,
+    pub(super) io: &'a mut Vec<IoRequest>,
+    pub(super) timers: &'a mut Timers,
+    pub(super) events: &'a mut E,
+}
+
 /// A stream waiting for room on a connection to its endpoint.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Waiting {
@@ -144,6 +154,12 @@ impl Pool {
         // Clusters without endpoints share their `first` with the next one: take the last match.
         let c = self.first.partition_point(|&f| f <= ep).checked_sub(1)?;
         Some((c, ep - self.first[c]))
+    }
+
+    /// Pool endpoint `ep` as the configuration names it (for [`Events`]).
+    pub(super) fn endpoint_ref(&self, ep: usize) -> Option<EndpointRef> {
+        let (cluster, endpoint) = self.locate(ep)?;
+        Some(EndpointRef { cluster, endpoint })
     }
 
     /// A stream was opened on a connection to endpoint `ep`.
@@ -248,10 +264,14 @@ impl Pool {
         conns: &mut ConnTable,
         config: &GatewayConfig,
         ep: usize,
-        now: Instant,
-        io: &mut Vec<IoRequest>,
-        timers: &mut Timers,
+        fx: Effects<'_, impl Events>,
     ) -> Option<ConnId> {
+        let Effects {
+            now,
+            io,
+            timers,
+            events,
+        } = fx;
         let (c, i) = self.locate(ep)?;
         let cluster = proxy(config)?.clusters.get(c)?;
         let per_connection = cluster
@@ -286,7 +306,7 @@ impl Pool {
                 Some((config, name)) => match ClientSession::client(config.clone(), name.clone()) {
                     Ok(s) => Tls::Client(Box::new(s)),
                     Err(_) => {
-                        self.endpoint_failed(ep, now, timers);
+                        self.endpoint_failed(ep, now, timers, events);
                         return None;
                     }
                 },
@@ -336,12 +356,13 @@ impl Pool {
         failed: bool,
         now: Instant,
         timers: &mut Timers,
+        events: &mut impl Events,
     ) {
         if let Some(list) = self.conns.get_mut(ep) {
             list.retain(|&t| t != id);
         }
         if failed {
-            self.endpoint_failed(ep, now, timers);
+            self.endpoint_failed(ep, now, timers, events);
         }
     }
 
@@ -355,7 +376,16 @@ impl Pool {
 
     /// A connection to `ep` failed before answering: the endpoint leaves its balancer for a while
     /// and the streams waiting for it are balanced again.
-    fn endpoint_failed(&mut self, ep: usize, now: Instant, timers: &mut Timers) {
+    fn endpoint_failed(
+        &mut self,
+        ep: usize,
+        now: Instant,
+        timers: &mut Timers,
+        events: &mut impl Events,
+    ) {
+        if let Some(e) = self.endpoint_ref(ep) {
+            events.upstream_failed(e);
+        }
         let Some(h) = self.health.get_mut(ep) else {
             return;
         };
@@ -403,6 +433,7 @@ impl Pool {
         status: u16,
         now: Instant,
         timers: &mut Timers,
+        events: &mut impl Events,
     ) {
         let Some((c, _)) = self.locate(ep) else {
             return;
@@ -458,6 +489,13 @@ impl Pool {
         h.down = true;
         self.balancers[c].set_healthy(ep - first, false);
         timers.arm(now + time, Timer::Reinstate(ep));
+        events.ejected(
+            EndpointRef {
+                cluster: c,
+                endpoint: ep - first,
+            },
+            now + time,
+        );
     }
 
     /// Endpoint `ep`'s `Reinstate` timer fired: once its backoff and ejection are both over, it

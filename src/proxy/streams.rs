@@ -37,8 +37,10 @@ pub(super) struct Bridge {
     /// The upstream connection and stream; `None` while the stream waits for room, and once its
     /// upstream connection is gone with the whole response waiting here.
     pub(super) upstream: Option<(ConnId, u32)>,
-    /// The pool endpoint of `upstream` (its in-flight count).
+    /// The pool endpoint of `upstream` (its in-flight count); `usize::MAX` until it is placed.
     pub(super) endpoint: usize,
+    /// The listener the client came in on (as numbered when the stream started).
+    pub(super) listener: u32,
     pub(super) grpc: bool,
     /// The final response head was sent to the client (after that, failures become resets).
     pub(super) responded: bool,
@@ -60,11 +62,12 @@ pub(super) struct Bridge {
 }
 
 impl Bridge {
-    pub(super) fn new(client: (ConnId, u32), grpc: bool, meter: &Meter) -> Self {
+    pub(super) fn new(client: (ConnId, u32), listener: usize, grpc: bool, meter: &Meter) -> Self {
         Bridge {
             client,
             upstream: None,
-            endpoint: 0,
+            endpoint: usize::MAX,
+            listener: u32::try_from(listener).unwrap_or(u32::MAX),
             grpc,
             responded: false,
             request: Pending::new(meter),
@@ -248,9 +251,9 @@ mod tests {
     fn ids_of_ended_streams_stay_dead() {
         let meter = Meter::default();
         let mut bridges = Bridges::default();
-        let a = bridges.insert(Bridge::new((conn(1), 1), false, &meter));
+        let a = bridges.insert(Bridge::new((conn(1), 1), 0, false, &meter));
         assert!(bridges.remove(a).is_some());
-        let b = bridges.insert(Bridge::new((conn(1), 3), false, &meter));
+        let b = bridges.insert(Bridge::new((conn(1), 3), 0, false, &meter));
         assert_eq!(a.index, b.index, "the slot is reused");
         assert!(bridges.get(a).is_none() && bridges.remove(a).is_none());
         assert_eq!(bridges.get(b).map(|b| b.client), Some((conn(1), 3)));
@@ -262,7 +265,7 @@ mod tests {
         let meter = Meter::default();
         let mut bridges = Bridges::default();
         let ids: Vec<BridgeId> = (0..10_000)
-            .map(|i| bridges.insert(Bridge::new((conn(0), 2 * i + 1), false, &meter)))
+            .map(|i| bridges.insert(Bridge::new((conn(0), 2 * i + 1), 0, false, &meter)))
             .collect();
         for id in &ids[..9_990] {
             bridges.remove(*id);

@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use super::client_limits::Clients;
 use super::conns::{ConnTable, IoRequest};
+use super::events::Events;
 use super::ids::ConnId;
 use super::local::Reason;
 use super::pending::Meter;
-use super::pool::{Chosen, Pool};
+use super::pool::{Chosen, Effects, Pool};
 use super::settings::GatewayConfig;
 use super::streams::{Bridge, BridgeId, Bridges, REPLAY_LIMIT, Replay};
 use super::timers::{Timer, Timers};
@@ -20,7 +21,7 @@ use crate::h2::fields::FieldList;
 /// Spare replay buffers a worker keeps.
 const SPARES: usize = 1024;
 
-pub(super) struct Worker {
+pub(super) struct Worker<E = ()> {
     pub(super) conns: ConnTable,
     /// Every proxied stream.
     pub(super) bridges: Bridges,
@@ -44,10 +45,12 @@ pub(super) struct Worker {
     pub(super) sweep_armed: bool,
     /// Client connections per listener, for their bound (see `client_limits.rs`).
     pub(super) clients: Clients,
+    /// Where what happens is reported (see `events.rs`).
+    pub(super) events: E,
 }
 
-impl Worker {
-    pub(super) fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64) -> Self {
+impl<E: Events> Worker<E> {
+    pub(super) fn new(config: Arc<GatewayConfig>, now: Instant, seed: u64, events: E) -> Self {
         Worker {
             conns: ConnTable::default(),
             bridges: Bridges::default(),
@@ -63,6 +66,7 @@ impl Worker {
             meter: Meter::default(),
             sweep_armed: false,
             clients: Clients::default(),
+            events,
         }
     }
 
@@ -111,15 +115,32 @@ impl Worker {
             now,
             io,
             timers,
+            events,
             ..
         } = self;
-        pool.connection_for(conns, config, ep, *now, io, timers)
+        let fx = Effects {
+            now: *now,
+            io,
+            timers,
+            events,
+        };
+        pool.connection_for(conns, config, ep, fx)
     }
 
     /// Outlier detection: endpoint `ep` answered `status` (see [`Pool::record_answer`]).
     pub(super) fn record_answer(&mut self, ep: usize, status: u16) {
-        self.pool
-            .record_answer(&self.config, ep, status, self.now, &mut self.timers);
+        if let Some(e) = self.pool.endpoint_ref(ep) {
+            self.events.answered(e, status);
+        }
+        let Worker {
+            pool,
+            config,
+            now,
+            timers,
+            events,
+            ..
+        } = self;
+        pool.record_answer(config, ep, status, *now, timers, events);
     }
 
     /// Whether a stream waiting for `ep` since `since` waited longer than its connect timeout.

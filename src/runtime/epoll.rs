@@ -295,6 +295,7 @@ impl Backend for Epoll {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        sink.woke();
         let mut again = std::mem::take(&mut self.again);
         for token in again.drain(..) {
             self.read_some(token, sink);

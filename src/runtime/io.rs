@@ -15,6 +15,9 @@ pub type Token = usize;
 /// What a backend reports from [`Backend::poll`]. Each call hands over borrowed data, so received
 /// bytes go from the kernel to the protocol code without an extra copy.
 pub trait Sink {
+    /// The backend's wait ended and its events follow: what happens from here happens now (the
+    /// worker takes the time once per wakeup, not per event).
+    fn woke(&mut self) {}
     /// Listener number `listener` (in the order of [`Backend::listen`] calls) accepted a connection;
     /// the worker registers it (or drops it).
     fn accepted(&mut self, listener: usize, stream: TcpStream, peer: SocketAddr);

@@ -626,6 +626,7 @@ impl Backend for Uring {
                 ) => {}
             Err(e) => return Err(e),
         }
+        sink.woke();
         let mut completions = std::mem::take(&mut self.completions);
         completions.extend(
             self.ring

@@ -228,6 +228,12 @@ impl Sink for State {
         self.accepted.push((listener, stream, peer));
     }
 
+    fn woke(&mut self) {
+        // Events are stamped with the time they arrived, not with that of the last turn (up to
+        // the idle wake earlier): a route timeout then counts from the request's arrival.
+        self.gateway.set_now(Instant::now());
+    }
+
     fn received(&mut self, token: Token, data: &mut [u8]) {
         self.gateway.received(token, data);
     }

@@ -28,6 +28,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::proxy::events::Events;
 use crate::proxy::gateway::{Gateway, GatewayConfig, IoRequest, Token};
 
 /// As the worker's `IDLE_WAKE`: a quiet worker looks at the gateway at least this often.
@@ -118,9 +119,10 @@ enum Side {
 
 type Dialer<U> = Box<dyn FnMut(SocketAddr, Instant) -> Dial<U>>;
 
-/// A gateway with clients of type `C` and upstream connections of type `U`, in memory.
-pub struct Sim<C, U> {
-    pub gateway: Gateway,
+/// A gateway with clients of type `C` and upstream connections of type `U`, in memory; `E` observes
+/// the gateway (see [`Events`]).
+pub struct Sim<C, U, E = ()> {
+    pub gateway: Gateway<E>,
     now: Instant,
     /// Virtual time a turn that moves something takes.
     pub latency: Duration,
@@ -144,8 +146,21 @@ impl<C: Peer, U: Peer> Sim<C, U> {
         seed: u64,
         dial: impl FnMut(SocketAddr, Instant) -> Dial<U> + 'static,
     ) -> Self {
+        Sim::with_events(config, now, seed, (), dial)
+    }
+}
+
+impl<C: Peer, U: Peer, E: Events> Sim<C, U, E> {
+    /// As [`Sim::new`], with `events` observing the gateway.
+    pub fn with_events(
+        config: Arc<GatewayConfig>,
+        now: Instant,
+        seed: u64,
+        events: E,
+        dial: impl FnMut(SocketAddr, Instant) -> Dial<U> + 'static,
+    ) -> Self {
         Sim {
-            gateway: Gateway::new(config, now, seed),
+            gateway: Gateway::with_events(config, now, seed, events),
             now,
             latency: Duration::from_micros(100),
             clients: Vec::new(),
@@ -195,7 +210,7 @@ impl<C: Peer, U: Peer> Sim<C, U> {
     }
 
     /// Every upstream connection the gateway opened (those that ended too), oldest first.
-    pub fn upstream_ids(&self) -> impl Iterator<Item = UpstreamId> + use<C, U> {
+    pub fn upstream_ids(&self) -> impl Iterator<Item = UpstreamId> + use<C, U, E> {
         (0..self.upstreams.len()).map(UpstreamId)
     }
 
@@ -369,8 +384,8 @@ fn busy<P: Peer>(wires: &[Wire<P>]) -> bool {
 }
 
 /// The poll's part for one kind of peer: hang-ups, writable sockets, received bytes.
-fn poll<P: Peer>(
-    gw: &mut Gateway,
+fn poll<P: Peer, E: Events>(
+    gw: &mut Gateway<E>,
     tokens: &mut HashMap<Token, Side>,
     wires: &mut [Wire<P>],
     now: Instant,
@@ -396,7 +411,12 @@ fn poll<P: Peer>(
 }
 
 /// Moves `token`'s output to `w`'s peer; false when its socket is full.
-fn deliver<P: Peer>(gw: &mut Gateway, w: &mut Wire<P>, token: Token, now: Instant) -> bool {
+fn deliver<P: Peer, E: Events>(
+    gw: &mut Gateway<E>,
+    w: &mut Wire<P>,
+    token: Token,
+    now: Instant,
+) -> bool {
     if w.blocked {
         return false;
     }

@@ -7,6 +7,7 @@
 mod backoff;
 mod client_limits;
 mod conn_life;
+mod events;
 mod replay;
 mod stalls;
 
@@ -16,6 +17,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use h2edge::h2::conn::Config;
+use h2edge::proxy::events::Events;
 use h2edge::testkit::{ClientId, Dial, Faults, H2Client, H2Server, Sim, gateway_config};
 
 pub type H2Sim = Sim<H2Client, H2Server>;
@@ -105,7 +107,11 @@ pub fn serves() -> (Rc<Faults>, Listening) {
 }
 
 /// A client with `config` whose SETTINGS exchange is done.
-pub fn client_with(sim: &mut H2Sim, config: &Config, reads: bool) -> ClientId {
+pub fn client_with<E: Events>(
+    sim: &mut Sim<H2Client, H2Server, E>,
+    config: &Config,
+    reads: bool,
+) -> ClientId {
     let mut peer = H2Client::new(config, sim.now());
     peer.reads = reads;
     let c = sim.connect(0, peer);

@@ -10,7 +10,9 @@
 use std::time::Instant;
 
 use super::stream::client_initiated;
-use super::{CloseReason, Connection, HEADER_BLOCK_SLACK, Handler, Role, State, Stream, validate};
+use super::{
+    CloseReason, Connection, HEADER_BLOCK_SLACK, Handler, Limit, Role, State, Stream, validate,
+};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
 use crate::h2::hpack::Decoder;
@@ -65,7 +67,7 @@ impl Connection {
         };
         if end_headers {
             if fragment.len() > self.max_block_len() {
-                return Err(ErrorCode::ENHANCE_YOUR_CALM);
+                return Err(self.trip(Limit::HeaderBlock));
             }
             return self.finish_block(block, fragment, handler);
         }
@@ -93,7 +95,7 @@ impl Connection {
         self.note_fragment(fragment)?;
         block.continuations += 1;
         if block.continuations > self.config.limits.max_continuation_frames {
-            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+            return Err(self.trip(Limit::Continuations));
         }
         self.append_fragment(fragment)?;
         if !end_headers {
@@ -111,7 +113,7 @@ impl Connection {
     fn note_fragment(&mut self, fragment: &[u8]) -> Res {
         if fragment.is_empty() {
             if self.empty.empty(self.config.limits.max_empty_frames) {
-                return Err(ErrorCode::ENHANCE_YOUR_CALM);
+                return Err(self.trip(Limit::EmptyFrames));
             }
         } else {
             self.empty.progress();
@@ -125,7 +127,7 @@ impl Connection {
 
     fn append_fragment(&mut self, fragment: &[u8]) -> Res {
         if self.block.len() + fragment.len() > self.max_block_len() {
-            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+            return Err(self.trip(Limit::HeaderBlock));
         }
         self.block.extend_from_slice(fragment);
         Ok(())
@@ -247,7 +249,7 @@ impl Connection {
             .rejected_headers
             .record(self.now, l.max_rejected_headers_per_window, l.reset_window)
         {
-            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+            return Err(self.trip(Limit::RejectedHeaders));
         }
         let status: [(&[u8], &[u8]); 1] = [(b":status", b"431")];
         self.write_header_block(id, status.into_iter(), true);

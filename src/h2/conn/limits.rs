@@ -3,6 +3,25 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// An abuse limit a peer can trip (each a field of [`Limits`](super::Limits)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// A header block longer than the header list may be (HPACK bombs, endless blocks).
+    HeaderBlock,
+    /// Too many CONTINUATION frames in one block (CONTINUATION flood).
+    Continuations,
+    /// Too many frames in a row that carry nothing.
+    EmptyFrames,
+    /// Too many requests answered `431` in a window (repeated HPACK bombs).
+    RejectedHeaders,
+    /// Too many control frames (PING, SETTINGS, RST_STREAM answers) queued unread.
+    ControlFrames,
+    /// Too many streams reset in a window (Rapid Reset, MadeYouReset).
+    Resets,
+    /// Too many WINDOW_UPDATE frames per DATA frame sent.
+    WindowUpdates,
+}
+
 /// Resets per time window (Rapid Reset, MadeYouReset). A fixed window: it starts at the first reset
 /// counted and restarts at the first reset after it expired.
 #[derive(Debug, Default)]

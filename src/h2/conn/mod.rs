@@ -43,6 +43,7 @@ use crate::h2::frame::{self, MAX_WINDOW, Setting};
 use crate::h2::hpack::{self, Decoder, Encoder};
 
 use flow::{RecvFlow, SendWindow};
+pub use limits::Limit;
 use settings::DEFAULT_WINDOW;
 pub use settings::PeerSettings;
 use stream::{CloseReason, State, Stream, Streams};
@@ -271,6 +272,8 @@ pub struct Connection {
     rejected_headers: limits::ResetBudget,
     empty: limits::EmptyFrames,
     window_updates: limits::WindowUpdates,
+    /// The abuse limit the peer last tripped, until the application takes it.
+    tripped: Option<Limit>,
     /// The time passed to the current `recv`.
     now: Instant,
 }
@@ -323,6 +326,7 @@ impl Connection {
             rejected_headers: limits::ResetBudget::default(),
             empty: limits::EmptyFrames::default(),
             window_updates: limits::WindowUpdates::default(),
+            tripped: None,
             now,
             config,
         }
@@ -884,7 +888,7 @@ impl Connection {
         let end = self.out_taken + (self.out.len() - self.out_pos) as u64;
         let pending = self.control.push(end);
         if pending > self.config.limits.max_pending_control_frames as usize {
-            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+            return Err(self.trip(Limit::ControlFrames));
         }
         Ok(())
     }
@@ -896,9 +900,21 @@ impl Connection {
             .resets
             .record(self.now, l.max_resets_per_window, l.reset_window)
         {
-            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+            return Err(self.trip(Limit::Resets));
         }
         Ok(())
+    }
+
+    /// The peer tripped abuse limit `limit`: the connection error it gets.
+    fn trip(&mut self, limit: Limit) -> ErrorCode {
+        self.tripped = Some(limit);
+        ErrorCode::ENHANCE_YOUR_CALM
+    }
+
+    /// The abuse limit the peer tripped since the last call, if it did (its connection then got
+    /// GOAWAY ENHANCE_YOUR_CALM, or its request `431`).
+    pub fn take_tripped_limit(&mut self) -> Option<Limit> {
+        self.tripped.take()
     }
 
     /// A connection error: GOAWAY with `code`, then nothing more.

@@ -1,7 +1,7 @@
 //! The receive path: the frame loop and every frame type but the header blocks (see `headers.rs`).
 
 use super::stream::client_initiated;
-use super::{CloseReason, Connection, Handler, Role, settings};
+use super::{CloseReason, Connection, Handler, Limit, Role, settings};
 use crate::h2::error::{ErrorCode, H2Error};
 use crate::h2::frame::{
     self, Data, Frame, GoAway, HEAD_LEN, Head, Setting, Settings, WindowUpdate, flag, kind,
@@ -190,7 +190,7 @@ impl Connection {
         let id = d.stream_id;
         if d.data.is_empty() && !d.end_stream {
             if self.empty.empty(self.config.limits.max_empty_frames) {
-                return Err(ErrorCode::ENHANCE_YOUR_CALM);
+                return Err(self.trip(Limit::EmptyFrames));
             }
         } else {
             self.empty.progress();
@@ -280,7 +280,7 @@ impl Connection {
     fn on_window_update(&mut self, w: WindowUpdate, handler: &mut impl Handler) -> Res {
         let per_data = self.config.limits.max_window_updates_per_data_frame;
         if self.window_updates.received(per_data) {
-            return Err(ErrorCode::ENHANCE_YOUR_CALM);
+            return Err(self.trip(Limit::WindowUpdates));
         }
         let id = w.stream_id;
         if id == 0 {

@@ -6,12 +6,13 @@ use std::cmp::Reverse;
 use std::time::Duration;
 
 use super::settle::{Abort, End, settle};
+use crate::proxy::events::Events;
 use crate::proxy::streams::BridgeId;
 use crate::proxy::timers::Timer;
 use crate::proxy::worker::Worker;
 
 /// Ends bridge `id` on both legs for `why` (every connection is in the table).
-pub(in crate::proxy) fn abort(w: &mut Worker, id: BridgeId, why: Abort) {
+pub(in crate::proxy) fn abort<E: Events>(w: &mut Worker<E>, id: BridgeId, why: Abort) {
     if why == Abort::Timeout {
         if let Some(b) = w.bridges.get(id).filter(|b| b.upstream.is_some()) {
             // A backend that does not answer in time is failing, as Envoy counts it.
@@ -24,7 +25,7 @@ pub(in crate::proxy) fn abort(w: &mut Worker, id: BridgeId, why: Abort) {
 
 /// Once per loop turn, with every connection in the table: streams over the buffer budget end,
 /// and while the worker has streams (or slab memory to give back) a sweep is armed.
-pub(in crate::proxy) fn tend(w: &mut Worker) {
+pub(in crate::proxy) fn tend<E: Events>(w: &mut Worker<E>) {
     let limits = w.config.buffers;
     if w.meter.get() > limits.budget {
         enforce_budget(w, limits.budget);
@@ -40,7 +41,7 @@ pub(in crate::proxy) fn tend(w: &mut Worker) {
 /// The `Sweep` timer (every quarter of the stall timeout, at most once per second): streams whose
 /// waiting bytes have not moved for the stall timeout end, and the stream slab gives back what a
 /// burst left.
-pub(in crate::proxy) fn sweep(w: &mut Worker) {
+pub(in crate::proxy) fn sweep<E: Events>(w: &mut Worker<E>) {
     w.sweep_armed = false;
     w.bridges.trim();
     if w.meter.get() == 0 {
@@ -62,7 +63,7 @@ pub(in crate::proxy) fn sweep(w: &mut Worker) {
 
 /// The worker holds more than `budget`: the streams holding the most are ended until it holds
 /// seven eighths of it (so that one more frame does not start it again).
-fn enforce_budget(w: &mut Worker, budget: usize) {
+fn enforce_budget<E: Events>(w: &mut Worker<E>, budget: usize) {
     let mut held: Vec<(usize, BridgeId)> = w
         .bridges
         .iter_mut()

@@ -7,6 +7,7 @@ use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
 use crate::h2::grpc;
+use crate::proxy::events::Events;
 use crate::proxy::headers;
 use crate::proxy::ids::ConnId;
 use crate::proxy::local::Reason;
@@ -17,11 +18,11 @@ use crate::proxy::worker::Worker;
 
 /// A client connection is free again: what waited for it, local answers, and the response bytes
 /// that wait for its send window.
-pub(in crate::proxy) fn after_recv(
+pub(in crate::proxy) fn after_recv<E: Events>(
     side: &mut ClientSide,
     id: ConnId,
     h2: &mut Connection,
-    w: &mut Worker,
+    w: &mut Worker<E>,
 ) {
     let ClientSide { leg, local, .. } = side;
     super::pump::after_recv(id, leg, h2, w, Dir::Response, |h2, a| match a {
@@ -35,7 +36,7 @@ pub(in crate::proxy) fn after_recv(
 }
 
 /// A client connection is gone: its streams end, and their upstream streams are cancelled.
-pub(in crate::proxy) fn gone(mut side: ClientSide, id: ConnId, w: &mut Worker) {
+pub(in crate::proxy) fn gone<E: Events>(mut side: ClientSide, id: ConnId, w: &mut Worker<E>) {
     let bridges: Vec<BridgeId> = side.leg.streams.values().copied().collect();
     let mut busy = Busy {
         id,
@@ -47,23 +48,28 @@ pub(in crate::proxy) fn gone(mut side: ClientSide, id: ConnId, w: &mut Worker) {
 }
 
 /// Handles a client connection's events (the connection itself is busy).
-pub(in crate::proxy) struct ClientHandler<'a> {
+pub(in crate::proxy) struct ClientHandler<'a, E> {
     side: &'a mut ClientSide,
     id: ConnId,
-    w: &'a mut Worker,
+    w: &'a mut Worker<E>,
 }
 
-impl<'a> ClientHandler<'a> {
-    pub(in crate::proxy) fn new(side: &'a mut ClientSide, id: ConnId, w: &'a mut Worker) -> Self {
+impl<'a, E: Events> ClientHandler<'a, E> {
+    pub(in crate::proxy) fn new(
+        side: &'a mut ClientSide,
+        id: ConnId,
+        w: &'a mut Worker<E>,
+    ) -> Self {
         ClientHandler { side, id, w }
     }
 }
 
-impl Handler for ClientHandler<'_> {
+impl<E: Events> Handler for ClientHandler<'_, E> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
         let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
         let side = &mut *self.side;
         let w = &mut *self.w;
+        w.events.stream_started(side.listener);
         headers::forwarded_for(
             fields.get(b"x-forwarded-for"),
             &side.peer_ip,
@@ -92,17 +98,19 @@ impl Handler for ClientHandler<'_> {
         let chosen = match w.choose(fields, side.listener, side.peer) {
             Ok(c) => c,
             Err(reason) => {
+                w.events.local_answer(side.listener, reason);
                 side.local.answer(stream_id, grpc, reason);
                 return;
             }
         };
         let ep = chosen.endpoint;
-        let mut bridge = Bridge::new((self.id, stream_id), grpc, &w.meter);
+        let mut bridge = Bridge::new((self.id, stream_id), side.listener, grpc, &w.meter);
         bridge.set_cookie = chosen.set_cookie;
         let deadline = chosen.timeout.map(|t| w.now + t);
         let Some(up) = w.connection_for(ep) else {
             // Every connection is full: wait for room, in arrival order, up to a bound.
             if w.pool.waiting.len() >= MAX_WAITING {
+                w.events.local_answer(side.listener, Reason::Unavailable);
                 side.local.answer(stream_id, grpc, Reason::Unavailable);
                 return;
             }
@@ -119,9 +127,13 @@ impl Handler for ClientHandler<'_> {
             return;
         };
         let id = w.add_bridge(bridge, deadline);
+        side.leg.streams.insert(stream_id, id);
         if open_upstream(w, up, id, ep, head.iter_flagged(), end_stream).is_none() {
-            w.bridges.remove(id);
-            side.local.answer(stream_id, grpc, Reason::Unavailable);
+            let mut busy = Busy {
+                id: self.id,
+                leg: &mut side.leg,
+            };
+            settle(w, Some(&mut busy), id, End::Unplaced(Reason::Unavailable));
             return;
         }
         let body = w.spare_bodies.pop().unwrap_or_default();
@@ -132,7 +144,6 @@ impl Handler for ClientHandler<'_> {
                 end: end_stream,
             });
         }
-        side.leg.streams.insert(stream_id, id);
     }
 
     fn on_trailers(&mut self, stream_id: u32, fields: &FieldList) {
@@ -180,8 +191,8 @@ impl Handler for ClientHandler<'_> {
 
 /// Opens the upstream stream of bridge `id` on connection `up` (to pool endpoint `ep`). Returns the
 /// upstream stream id, or `None` when the connection refused it.
-fn open_upstream<'f>(
-    w: &mut Worker,
+fn open_upstream<'f, E: Events>(
+    w: &mut Worker<E>,
     up: ConnId,
     id: BridgeId,
     ep: usize,
@@ -209,7 +220,7 @@ fn open_upstream<'f>(
 /// Places waiting streams, oldest first, on their endpoints' connections as room appears; a
 /// stream whose endpoint is still full keeps its place. Called when every connection is in the
 /// table (between events).
-pub(in crate::proxy) fn dispatch_waiting(w: &mut Worker) {
+pub(in crate::proxy) fn dispatch_waiting<E: Events>(w: &mut Worker<E>) {
     let mut i = 0;
     while let Some(&Waiting { id, ep, since }) = w.pool.waiting.get(i) {
         if w.bridges.get(id).is_none_or(|b| b.queued.is_none()) {
@@ -251,7 +262,7 @@ pub(in crate::proxy) fn dispatch_waiting(w: &mut Worker) {
 
 /// Balances waiting bridge `id` (its head in `queued`) anew: its endpoint, or the reason none can
 /// take it; `None` when it or its client is gone.
-fn rechoose(w: &mut Worker, id: BridgeId) -> Option<Result<usize, Reason>> {
+fn rechoose<E: Events>(w: &mut Worker<E>, id: BridgeId) -> Option<Result<usize, Reason>> {
     let (client, _) = w.bridges.get(id)?.client;
     let side = w.conns.get(client)?.client_side()?;
     let (listener, peer) = (side.listener, side.peer);
@@ -265,7 +276,7 @@ fn rechoose(w: &mut Worker, id: BridgeId) -> Option<Result<usize, Reason>> {
 
 /// Bridge `id`, whose upstream leg was detached, waits again with `head` for an endpoint chosen
 /// anew (or is answered locally when none can take it). False when its client is gone.
-pub(super) fn requeue(w: &mut Worker, id: BridgeId, head: FieldList) -> bool {
+pub(super) fn requeue<E: Events>(w: &mut Worker<E>, id: BridgeId, head: FieldList) -> bool {
     if let Some(b) = w.bridges.get_mut(id) {
         b.queued = Some(head);
     }
@@ -289,7 +300,7 @@ pub(super) fn requeue(w: &mut Worker, id: BridgeId, head: FieldList) -> bool {
 
 /// Opens the upstream stream of waiting bridge `id` on connection `up` and sends what of its body
 /// waited with it.
-fn place_waiting(w: &mut Worker, id: BridgeId, up: ConnId, ep: usize) {
+fn place_waiting<E: Events>(w: &mut Worker<E>, id: BridgeId, up: ConnId, ep: usize) {
     let Some(b) = w.bridges.get_mut(id) else {
         return;
     };

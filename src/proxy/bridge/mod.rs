@@ -31,12 +31,13 @@ pub(super) use settle::{End, settle};
 pub(super) use upstream::{UpstreamHandler, after_recv as upstream_after_recv};
 
 use super::conns::{App, Conn, IoRequest, Kind};
+use super::events::Events;
 use super::ids::ConnId;
 use super::worker::Worker;
 
 /// A connection that is gone: every stream that crossed it ends, an upstream connection leaves the
 /// pool (as a failure of its endpoint when it never answered), and the runtime closes its socket.
-pub(super) fn connection_gone(w: &mut Worker, id: ConnId, conn: Conn) {
+pub(super) fn connection_gone<E: Events>(w: &mut Worker<E>, id: ConnId, conn: Conn) {
     if let Kind::Client { clock, .. } = &conn.kind {
         w.clients.gone(clock);
     }
@@ -48,7 +49,8 @@ pub(super) fn connection_gone(w: &mut Worker, id: ConnId, conn: Conn) {
         Kind::Upstream(side) => {
             let failed = !conn.h2.settings_acked();
             let now = w.now;
-            w.pool.leave(id, side.endpoint, failed, now, &mut w.timers);
+            w.pool
+                .leave(id, side.endpoint, failed, now, &mut w.timers, &mut w.events);
             upstream::gone(side, id, w);
         }
         Kind::Client { .. } => {}

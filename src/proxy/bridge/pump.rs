@@ -5,6 +5,7 @@
 use super::settle::{Busy, End, settle};
 use crate::h2::conn::Connection;
 use crate::h2::fields::FieldList;
+use crate::proxy::events::Events;
 use crate::proxy::headers;
 use crate::proxy::ids::ConnId;
 use crate::proxy::sides::{Action, Leg};
@@ -66,8 +67,8 @@ fn send_trailers(to: &mut Connection, to_stream: u32, dir: Dir, trailers: &Field
 /// DATA arrived for bridge `id` on the leg bytes in direction `dir` come from (`from`, busy): it
 /// goes on to the other leg at once as far as its windows allow, and the rest waits. Returns true
 /// when the message ended with it.
-pub(super) fn forward(
-    w: &mut Worker,
+pub(super) fn forward<E: Events>(
+    w: &mut Worker<E>,
     from: &mut Busy<'_>,
     id: BridgeId,
     dir: Dir,
@@ -105,7 +106,12 @@ pub(super) fn forward(
 
 /// Trailers arrived for bridge `id` in direction `dir`: sent on at once if nothing waits before
 /// them, else kept. Returns true when they went out.
-pub(super) fn forward_trailers(w: &mut Worker, id: BridgeId, dir: Dir, fields: &FieldList) -> bool {
+pub(super) fn forward_trailers<E: Events>(
+    w: &mut Worker<E>,
+    id: BridgeId,
+    dir: Dir,
+    fields: &FieldList,
+) -> bool {
     let Some(b) = w.bridges.get_mut(id) else {
         return false;
     };
@@ -123,11 +129,11 @@ pub(super) fn forward_trailers(w: &mut Worker, id: BridgeId, dir: Dir, fields: &
 
 /// A connection is free again: does what waited for it, then moves the bytes that wait for its
 /// send window (`dir`: the direction it sends in) on the streams it was told of.
-pub(super) fn after_recv(
+pub(super) fn after_recv<E: Events>(
     id: ConnId,
     leg: &mut Leg,
     h2: &mut Connection,
-    w: &mut Worker,
+    w: &mut Worker<E>,
     dir: Dir,
     mut apply: impl FnMut(&mut Connection, Action),
 ) {

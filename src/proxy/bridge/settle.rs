@@ -1,6 +1,7 @@
 //! How a proxied stream ends: the one place where both legs let go of it.
 
 use crate::h2::error::ErrorCode;
+use crate::proxy::events::{Events, Outcome, StreamEnd};
 use crate::proxy::ids::ConnId;
 use crate::proxy::local::Reason;
 use crate::proxy::sides::{Action, Leg};
@@ -62,8 +63,8 @@ pub(in crate::proxy) enum End {
 /// Ends bridge `id` on both legs: each leg forgets it, the bytes it held go back to flow control,
 /// the upstream stream is cancelled when the client side ended it, and the client gets what the
 /// way it ended requires. `busy` is the connection whose handler runs now (out of the table).
-pub(in crate::proxy) fn settle(
-    w: &mut Worker,
+pub(in crate::proxy) fn settle<E: Events>(
+    w: &mut Worker<E>,
     mut busy: Option<&mut Busy<'_>>,
     id: BridgeId,
     end: End,
@@ -71,6 +72,20 @@ pub(in crate::proxy) fn settle(
     let Some(b) = w.bridges.remove(id) else {
         return;
     };
+    let outcome = match end {
+        End::Complete => Outcome::Complete,
+        End::ClientGone => Outcome::ClientGone,
+        End::UpstreamFailed(code) => Outcome::UpstreamFailed(code),
+        End::Aborted(why) => Outcome::Local(why.reason()),
+        End::Unplaced(reason) => Outcome::Local(reason),
+    };
+    w.events.stream_ended(&StreamEnd {
+        listener: b.listener as usize,
+        endpoint: w.pool.endpoint_ref(b.endpoint),
+        outcome,
+        responded: b.responded,
+        grpc: b.grpc,
+    });
     let responded = b.responded;
     if let Some((up, up_stream)) = b.upstream {
         w.pool.stream_closed(b.endpoint);
@@ -110,13 +125,16 @@ pub(in crate::proxy) fn settle(
         End::Aborted(why) => Some(Action::Answer(client_stream, b.grpc, why.reason())),
         End::Unplaced(reason) => Some(Action::Answer(client_stream, b.grpc, reason)),
     };
+    if let Some(Action::Answer(_, _, reason)) = answer {
+        w.events.local_answer(b.listener as usize, reason);
+    }
     leave(w, busy, client, client_stream, [release, answer]);
 }
 
 /// Stream `stream` of connection `id` leaves its leg, which then carries out `actions`: at once
 /// when the connection is in the table, once it is free when it is `busy`.
-fn leave(
-    w: &mut Worker,
+fn leave<E: Events>(
+    w: &mut Worker<E>,
     busy: Option<&mut Busy<'_>>,
     id: ConnId,
     stream: u32,

@@ -6,6 +6,7 @@ use super::settle::{Busy, End, settle};
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
+use crate::proxy::events::Events;
 use crate::proxy::headers;
 use crate::proxy::ids::ConnId;
 use crate::proxy::pool::MAX_WAITING;
@@ -18,11 +19,11 @@ const MAX_ATTEMPTS: u8 = 3;
 
 /// An upstream connection is free again: what waited for it, and the request bytes that wait for
 /// its send window.
-pub(in crate::proxy) fn after_recv(
+pub(in crate::proxy) fn after_recv<E: Events>(
     side: &mut UpstreamSide,
     id: ConnId,
     h2: &mut Connection,
-    w: &mut Worker,
+    w: &mut Worker<E>,
 ) {
     let now = w.now;
     let mut deferred = std::mem::take(&mut side.leg.deferred);
@@ -34,14 +35,18 @@ pub(in crate::proxy) fn after_recv(
 }
 
 /// Handles an upstream connection's events (the connection itself is busy).
-pub(in crate::proxy) struct UpstreamHandler<'a> {
+pub(in crate::proxy) struct UpstreamHandler<'a, E> {
     side: &'a mut UpstreamSide,
     id: ConnId,
-    w: &'a mut Worker,
+    w: &'a mut Worker<E>,
 }
 
-impl<'a> UpstreamHandler<'a> {
-    pub(in crate::proxy) fn new(side: &'a mut UpstreamSide, id: ConnId, w: &'a mut Worker) -> Self {
+impl<'a, E: Events> UpstreamHandler<'a, E> {
+    pub(in crate::proxy) fn new(
+        side: &'a mut UpstreamSide,
+        id: ConnId,
+        w: &'a mut Worker<E>,
+    ) -> Self {
         UpstreamHandler { side, id, w }
     }
 
@@ -54,7 +59,7 @@ impl<'a> UpstreamHandler<'a> {
     }
 }
 
-impl Handler for UpstreamHandler<'_> {
+impl<E: Events> Handler for UpstreamHandler<'_, E> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
         let interim = fields.status().is_some_and(|s| s.first() == Some(&b'1'));
         let Some(&id) = self.side.leg.streams.get(&stream_id) else {
@@ -146,7 +151,10 @@ impl Handler for UpstreamHandler<'_> {
         self.settle(id, End::UpstreamFailed(code));
     }
 
-    fn on_goaway(&mut self, last_stream_id: u32, _code: ErrorCode, _debug: &[u8]) {
+    fn on_goaway(&mut self, last_stream_id: u32, code: ErrorCode, _debug: &[u8]) {
+        if let Some(e) = self.w.pool.endpoint_ref(self.side.endpoint) {
+            self.w.events.upstream_goaway(e, code);
+        }
         // Streams above `last_stream_id` were not processed (RFC 9113 §6.8): answer them here.
         let unprocessed: Vec<(u32, BridgeId)> = self
             .side
@@ -172,7 +180,7 @@ impl Handler for UpstreamHandler<'_> {
     }
 }
 
-impl UpstreamHandler<'_> {
+impl<E: Events> UpstreamHandler<'_, E> {
     /// The upstream did not process bridge `id`'s request on `stream_id` (RFC 9113 §8.7): send it
     /// again, balanced anew, as a waiting stream. False when it cannot be (the response started,
     /// the request was too long or had trailers, it was tried [`MAX_ATTEMPTS`] times, the waiting
@@ -201,6 +209,9 @@ impl UpstreamHandler<'_> {
         let ep = b.endpoint;
         self.side.leg.streams.remove(&stream_id);
         w.pool.stream_closed(ep);
+        if let Some(e) = w.pool.endpoint_ref(ep) {
+            w.events.replayed(e);
+        }
         super::client::requeue(w, id, r.head)
     }
 }
@@ -208,7 +219,7 @@ impl UpstreamHandler<'_> {
 /// An upstream connection is gone: every stream on it is settled with its client, except those
 /// whose whole response arrived: their client streams keep the rest and take it as their windows
 /// allow.
-pub(in crate::proxy) fn gone(mut side: UpstreamSide, id: ConnId, w: &mut Worker) {
+pub(in crate::proxy) fn gone<E: Events>(mut side: UpstreamSide, id: ConnId, w: &mut Worker<E>) {
     let bridges: Vec<BridgeId> = side.leg.streams.values().copied().collect();
     if bridges
         .iter()

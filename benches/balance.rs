@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use h2edge::balance::{
-    Balancer, Cluster, ClusterSpec, EndpointSpec, HashAlgorithm, HashKeySpec, PolicySpec, Site,
+    Balancer, ClusterSpec, EndpointSpec, HashAlgorithm, HashKeySpec, PolicySpec, Site, Tables,
 };
 use h2edge::route::{
     BackendSpec, ClusterId, GrpcMatchSpec, GrpcRouteSpec, GrpcRuleSpec, HttpMatchSpec,
@@ -26,7 +26,7 @@ fn endpoints(n: usize, weighted: bool) -> Vec<EndpointSpec> {
 fn balancer(policy: PolicySpec, n: usize, weighted: bool) -> Balancer {
     let spec = ClusterSpec::new("bench", policy, endpoints(n, weighted));
     Balancer::new(
-        Arc::new(Cluster::build(&spec, &Site::default()).unwrap()),
+        Arc::new(Tables::build(&spec, &Site::default()).unwrap()),
         0x5eed,
     )
 }

@@ -19,13 +19,12 @@ use std::time::Instant;
 mod unary;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use h2edge::h2::conn::{Config, Connection, Role};
+use h2edge::h2::conn::{Config, Connection, PREFACE, Role};
 use h2edge::h2::frame::{self, DEFAULT_MAX_FRAME_SIZE, Frame, Setting};
 use h2edge::h2::hpack::Encoder;
 use unary::{Answerer, grpc_message};
 
 const CALLS: u32 = 100;
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 type Fields = &'static [(&'static [u8], &'static [u8])];
 

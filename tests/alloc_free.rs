@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use h2edge::h2::ErrorCode;
-use h2edge::h2::conn::{Config, Connection, Role};
+use h2edge::h2::conn::{Config, Connection, PREFACE, Role};
 use h2edge::h2::frame::{self, DEFAULT_MAX_FRAME_SIZE, Frame, Priority, Setting};
 use h2edge::h2::hpack::{Decoder, Encoder};
 
@@ -299,8 +299,6 @@ fn frame_decode_no_allocs() {
     });
     assert_eq!((frames, errors), (15, 1));
 }
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Feeds one call's bytes, answers it, writes the output; returns the bytes written.
 fn serve_call(conn: &mut Connection, input: &[u8], now: Instant, h: &mut Answerer) -> usize {

@@ -6,15 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use h2edge::balance::{
-    Balancer, BuildError, Cluster, ClusterSpec, CookieSpec, EndpointSpec, Failover, HashAlgorithm,
-    HashKeySpec, Locality, LocalitySpec, PolicySpec, Rng, Site, worker_seed,
+    Balancer, BuildError, ClusterSpec, CookieSpec, EndpointSpec, Failover, HashAlgorithm,
+    HashKeySpec, Locality, LocalitySpec, PolicySpec, Rng, Site, Tables, worker_seed,
 };
 use h2edge::route::{NoHeaders, Request};
 
-fn cluster(policy: PolicySpec, endpoints: Vec<EndpointSpec>) -> Arc<Cluster> {
+fn cluster(policy: PolicySpec, endpoints: Vec<EndpointSpec>) -> Arc<Tables> {
     Arc::new(
-        Cluster::build(&ClusterSpec::new("c", policy, endpoints), &Site::default())
-            .expect("builds"),
+        Tables::build(&ClusterSpec::new("c", policy, endpoints), &Site::default()).expect("builds"),
     )
 }
 
@@ -574,8 +573,10 @@ fn locality_prefers_local_zone_then_failover_order() {
             to: "eu-west".into(),
         },
     ]);
-    let c = Arc::new(Cluster::build(&spec, &site).unwrap());
-    let prio: Vec<u32> = c.endpoints().iter().map(|e| e.priority).collect();
+    let c = Arc::new(Tables::build(&spec, &site).unwrap());
+    let prio: Vec<u32> = (0..c.endpoints().len())
+        .filter_map(|i| c.priority(i))
+        .collect();
     assert_eq!(prio, [0, 0, 2, 4, 3]);
     let mut w = Balancer::new(c, 1);
     let picks: Vec<usize> = (0..4).map(|_| pick(&mut w)).collect();
@@ -633,7 +634,7 @@ fn failover_priority_labels_order_levels() {
         "topology.kubernetes.io/region".into(),
         "topology.kubernetes.io/zone".into(),
     ]);
-    let c = Arc::new(Cluster::build(&spec, &site).unwrap());
+    let c = Arc::new(Tables::build(&spec, &site).unwrap());
     let mut w = Balancer::new(c, 1);
     for k in 0..100 {
         assert_eq!(
@@ -668,7 +669,7 @@ fn reload_carries_health_and_load_over_by_id() {
 fn invalid_specs_are_refused() {
     let site = Site::default();
     let maglev = |size| {
-        Cluster::build(
+        Tables::build(
             &ClusterSpec::new(
                 "c",
                 hash_policy(
@@ -687,7 +688,7 @@ fn invalid_specs_are_refused() {
     assert!(maglev(65537).is_ok());
     assert!(maglev(251).is_ok());
     assert!(matches!(
-        Cluster::build(
+        Tables::build(
             &ClusterSpec::new(
                 "c",
                 hash_policy(
@@ -700,7 +701,7 @@ fn invalid_specs_are_refused() {
         ),
         Err(BuildError::MaglevTableSize { .. })
     ));
-    let ring0 = Cluster::build(
+    let ring0 = Tables::build(
         &ClusterSpec::new(
             "c",
             hash_policy(
@@ -714,7 +715,7 @@ fn invalid_specs_are_refused() {
         &site,
     );
     assert!(matches!(ring0, Err(BuildError::RingSize { .. })));
-    let dup = Cluster::build(
+    let dup = Tables::build(
         &ClusterSpec::new(
             "c",
             PolicySpec::RoundRobin,
@@ -726,7 +727,7 @@ fn invalid_specs_are_refused() {
         dup.err().map(|e| e.to_string()),
         Some("cluster c: endpoint a listed twice".to_owned())
     );
-    let empty_header = Cluster::build(
+    let empty_header = Tables::build(
         &ClusterSpec::new(
             "c",
             hash_policy(HashKeySpec::Header(String::new()), HashAlgorithm::maglev()),

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use h2edge::balance::HashAlgorithm;
 use h2edge::config::model::{
-    ClientCert, Endpoints, HashAlgorithm, HashKey, LbPolicy, Protocol, TrustAnchor, UpstreamTls,
-    UpstreamTlsMode,
+    ClientCert, Endpoints, HashKey, LbPolicy, Protocol, TrustAnchor, UpstreamTls, UpstreamTlsMode,
 };
 use h2edge::config::{self, Problem};
 
@@ -73,7 +73,7 @@ fn seed_example_loads_into_the_promised_model() {
     };
     assert_eq!(eps.len(), 3);
     assert!(eps.iter().all(|e| e.ready && e.port == 50051));
-    assert_eq!(eps[2].locality.zone.as_deref(), Some("us-east1-c"));
+    assert_eq!(eps[2].locality.zone, "us-east1-c");
     assert_eq!(cluster.policy.load_balancer.policy, LbPolicy::RoundRobin);
     let UpstreamTls::Enabled(t) = &cluster.tls else {
         panic!("mTLS")

@@ -9,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use h2edge::runtime::epoll::Epoll;
-use h2edge::runtime::io::{Backend, Sink, TcpKeepalive, Token};
+use h2edge::runtime::io::{Backend, Sink, Token};
+use h2edge::runtime::socket::TcpKeepalive;
 use h2edge::runtime::uring::Uring;
 
 #[path = "common/proc_tcp.rs"]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use h2edge::balance::{
-    self, Cluster, ClusterSpec, EndpointSpec, HashAlgorithm, HashKeySpec, PolicySpec, Rng, Site,
+    self, ClusterSpec, EndpointSpec, HashAlgorithm, HashKeySpec, PolicySpec, Rng, Site, Tables,
 };
 use h2edge::route::{
     BackendSpec, ClusterId, GrpcMatchSpec, GrpcRouteSpec, GrpcRuleSpec, HeaderFn, HttpMatchSpec,
@@ -1066,7 +1066,7 @@ fn all_zero_weights_answer_500_or_unavailable() {
 fn tables_and_clusters_are_shareable_and_closures_work_as_headers() {
     fn shareable<T: Send + Sync>() {}
     shareable::<RouteTable>();
-    shareable::<Cluster>();
+    shareable::<Tables>();
     fn sendable<T: Send>() {}
     sendable::<balance::Balancer>();
     let t = http_table(vec![HttpRouteSpec::new(
@@ -1125,7 +1125,7 @@ fn explain_reports_listener_rule_reasons_cluster_and_hash_endpoint() {
         .map(|i| EndpointSpec::new(format!("10.0.0.{i}:50051"), 1))
         .collect();
     let hashed = Arc::new(
-        Cluster::build(
+        Tables::build(
             &ClusterSpec::new(
                 "products",
                 PolicySpec::ConsistentHash {
@@ -1139,7 +1139,7 @@ fn explain_reports_listener_rule_reasons_cluster_and_hash_endpoint() {
         .unwrap(),
     );
     let rr = Arc::new(
-        Cluster::build(
+        Tables::build(
             &ClusterSpec::new("canary", PolicySpec::RoundRobin, endpoints),
             &Site::default(),
         )

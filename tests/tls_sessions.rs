@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use h2edge::demo::pki::{Ca, Issued};
+use h2edge::h2::conn::PREFACE;
 use h2edge::tls::client::{Identity, UpstreamTls, client_config};
 use h2edge::tls::server::{ServerCert, server_config};
 use h2edge::tls::session::{ClientSession, ServerSession, TlsError};
@@ -103,10 +104,10 @@ fn handshake_alpn_and_data_both_ways() {
     assert_eq!(c.alpn_protocol(), Some(&b"h2"[..]));
     assert_eq!(s.alpn_protocol(), Some(&b"h2"[..]));
     let big = vec![7u8; 100_000];
-    assert!(c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap());
+    assert!(c.send(PREFACE).unwrap());
     assert!(s.send(&big).unwrap());
     let (to_client, to_server) = run(&mut c, &mut s).unwrap();
-    assert_eq!(to_server, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(to_server, PREFACE);
     assert_eq!(to_client, big);
 }
 

@@ -37,13 +37,12 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use h2edge::h2::ErrorCode;
-use h2edge::h2::conn::{Config, Connection, Handler, Limits, Role, SendError};
+use h2edge::h2::conn::{Config, Connection, Handler, Limits, PREFACE, Role, SendError};
 use h2edge::h2::fields::FieldList;
 use h2edge::h2::frame::{self, Frame, HEAD_LEN, Head, MAX_MAX_FRAME_SIZE, Setting};
 use h2edge::h2::hpack::Decoder;
 use libfuzzer_sys::fuzz_target;
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static BODY: [u8; 200_000] = [0x42; 200_000];
 
 type Block = Vec<(Vec<u8>, Vec<u8>)>;

@@ -10,7 +10,17 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::hash::{key_hash, xxh64};
 use super::spec::{CookieSpec, HashKeySpec};
-use crate::route::request::{Headers, Request};
+
+/// What a hash key is read from: the request, as the caller keeps it. Its own trait so that the
+/// balancer does not depend on the router's request type (`route::Request` implements it).
+pub trait KeySource {
+    /// Every value of header `name` (ASCII lowercase), in arrival order.
+    fn header_values<'s>(&'s self, name: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's;
+    /// The first value of query parameter `name` (raw, not percent-decoded).
+    fn query_value(&self, name: &[u8]) -> Option<&[u8]>;
+    /// The client's address, when known.
+    fn source_addr(&self) -> Option<SocketAddr>;
+}
 
 /// The key found (or generated) for one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +33,7 @@ pub struct KeyOutcome {
 
 /// Extracts the key and hashes it. `fallback` is used as the generated cookie's seed when the
 /// request has no source address.
-pub fn extract<H: Headers + ?Sized>(
-    spec: &HashKeySpec,
-    req: &Request<'_, H>,
-    fallback: u64,
-) -> KeyOutcome {
+pub fn extract<R: KeySource + ?Sized>(spec: &HashKeySpec, req: &R, fallback: u64) -> KeyOutcome {
     let none = KeyOutcome {
         hash: None,
         generated_cookie: None,
@@ -35,7 +41,7 @@ pub fn extract<H: Headers + ?Sized>(
     match spec {
         HashKeySpec::Header(name) => {
             let name = name.as_bytes();
-            let mut values = req.headers.values(name);
+            let mut values = req.header_values(name);
             let Some(first) = values.next() else {
                 return none;
             };
@@ -49,28 +55,30 @@ pub fn extract<H: Headers + ?Sized>(
                 generated_cookie: None,
             }
         }
-        HashKeySpec::Cookie(cookie) => match find_cookie(req.headers, cookie.name.as_bytes()) {
-            Some(v) => KeyOutcome {
-                hash: Some(key_hash(v)),
-                generated_cookie: None,
-            },
-            None if cookie.ttl_secs.is_some() => {
-                let value = generate_cookie_value(req.source, fallback);
-                KeyOutcome {
-                    hash: Some(key_hash(&value)),
-                    generated_cookie: Some(value),
+        HashKeySpec::Cookie(cookie) => {
+            match find_cookie(req.header_values(b"cookie"), cookie.name.as_bytes()) {
+                Some(v) => KeyOutcome {
+                    hash: Some(key_hash(v)),
+                    generated_cookie: None,
+                },
+                None if cookie.ttl_secs.is_some() => {
+                    let value = generate_cookie_value(req.source_addr(), fallback);
+                    KeyOutcome {
+                        hash: Some(key_hash(&value)),
+                        generated_cookie: Some(value),
+                    }
                 }
+                None => none,
             }
-            None => none,
-        },
-        HashKeySpec::SourceIp => match req.source {
+        }
+        HashKeySpec::SourceIp => match req.source_addr() {
             Some(addr) => KeyOutcome {
                 hash: Some(ip_hash(addr.ip())),
                 generated_cookie: None,
             },
             None => none,
         },
-        HashKeySpec::QueryParam(name) => match req.query_param(name.as_bytes()) {
+        HashKeySpec::QueryParam(name) => match req.query_value(name.as_bytes()) {
             Some(v) => KeyOutcome {
                 hash: Some(key_hash(v)),
                 generated_cookie: None,
@@ -88,10 +96,13 @@ pub fn ip_hash(ip: IpAddr) -> u64 {
     }
 }
 
-/// The value of cookie `name` in the request's `cookie` header(s), quotes stripped; `None` when
-/// absent or empty.
-pub fn find_cookie<'h, H: Headers + ?Sized>(headers: &'h H, name: &[u8]) -> Option<&'h [u8]> {
-    for header in headers.values(b"cookie") {
+/// The value of cookie `name` in the request's `cookie` header values, quotes stripped; `None`
+/// when absent or empty.
+pub fn find_cookie<'h>(
+    cookie_headers: impl IntoIterator<Item = &'h [u8]>,
+    name: &[u8],
+) -> Option<&'h [u8]> {
+    for header in cookie_headers {
         for pair in header.split(|&b| b == b';') {
             let pair = trim(pair);
             let Some(eq) = pair.iter().position(|&b| b == b'=') else {
@@ -191,34 +202,36 @@ impl fmt::Display for SetCookie<'_> {
 }
 
 /// A human description of where the key comes from and what it is, for `explain`.
-pub fn describe<H: Headers + ?Sized>(spec: &HashKeySpec, req: &Request<'_, H>) -> String {
+pub fn describe<R: KeySource + ?Sized>(spec: &HashKeySpec, req: &R) -> String {
     let show = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     match spec {
         HashKeySpec::Header(name) => {
-            let values: Vec<String> = req.headers.values(name.as_bytes()).map(show).collect();
+            let values: Vec<String> = req.header_values(name.as_bytes()).map(show).collect();
             if values.is_empty() {
                 format!("header {name}: absent (random pick)")
             } else {
                 format!("header {name} = {:?}", values.join(","))
             }
         }
-        HashKeySpec::Cookie(c) => match find_cookie(req.headers, c.name.as_bytes()) {
-            Some(v) => format!("cookie {} = {:?}", c.name, show(v)),
-            None if c.ttl_secs.is_some() => {
-                let v = generate_cookie_value(req.source, 0);
-                format!(
-                    "cookie {}: absent, would be set to {:?}",
-                    c.name,
-                    String::from_utf8_lossy(&v)
-                )
+        HashKeySpec::Cookie(c) => {
+            match find_cookie(req.header_values(b"cookie"), c.name.as_bytes()) {
+                Some(v) => format!("cookie {} = {:?}", c.name, show(v)),
+                None if c.ttl_secs.is_some() => {
+                    let v = generate_cookie_value(req.source_addr(), 0);
+                    format!(
+                        "cookie {}: absent, would be set to {:?}",
+                        c.name,
+                        String::from_utf8_lossy(&v)
+                    )
+                }
+                None => format!("cookie {}: absent and no ttl (random pick)", c.name),
             }
-            None => format!("cookie {}: absent and no ttl (random pick)", c.name),
-        },
-        HashKeySpec::SourceIp => match req.source {
+        }
+        HashKeySpec::SourceIp => match req.source_addr() {
             Some(a) => format!("source IP {}", a.ip()),
             None => "source IP: unknown (random pick)".to_owned(),
         },
-        HashKeySpec::QueryParam(name) => match req.query_param(name.as_bytes()) {
+        HashKeySpec::QueryParam(name) => match req.query_value(name.as_bytes()) {
             Some(v) => format!("query parameter {name} = {:?}", show(v)),
             None => format!("query parameter {name}: absent (random pick)"),
         },
@@ -231,12 +244,11 @@ mod tests {
 
     #[test]
     fn cookie_parsing() {
-        let h = [("cookie", "a=1; sess=\"abc\" ; b=2"), ("cookie", "c=3")];
-        assert_eq!(find_cookie(&h[..], b"sess"), Some(&b"abc"[..]));
-        assert_eq!(find_cookie(&h[..], b"c"), Some(&b"3"[..]));
-        assert_eq!(find_cookie(&h[..], b"zz"), None);
-        let empty = [("cookie", "sess=")];
-        assert_eq!(find_cookie(&empty[..], b"sess"), None);
+        let h: [&[u8]; 2] = [b"a=1; sess=\"abc\" ; b=2", b"c=3"];
+        assert_eq!(find_cookie(h, b"sess"), Some(&b"abc"[..]));
+        assert_eq!(find_cookie(h, b"c"), Some(&b"3"[..]));
+        assert_eq!(find_cookie(h, b"zz"), None);
+        assert_eq!(find_cookie([&b"sess="[..]], b"sess"), None);
     }
 
     #[test]

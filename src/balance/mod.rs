@@ -1,7 +1,7 @@
 //! Per-stream load balancing over one upstream cluster.
 //!
 //! Two halves:
-//! - [`Cluster`]: built once per config from a [`ClusterSpec`], immutable, shared by every worker
+//! - [`Tables`]: built once per config from a [`ClusterSpec`], immutable, shared by every worker
 //!   (e.g. in an `Arc`): endpoints, locality priority levels, and the precomputed tables (ring,
 //!   Maglev table, weights).
 //! - [`Balancer`]: one per worker per cluster, plain mutable state with no locks and no atomics:
@@ -35,14 +35,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use key::{KeyOutcome, SetCookie};
+pub use key::{KeyOutcome, KeySource, SetCookie};
 pub use rng::{Rng, worker_seed};
 pub use spec::{
     ClusterSpec, CookieSpec, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MINIMUM_RING_SIZE, EndpointSpec,
     Failover, HashAlgorithm, HashKeySpec, Locality, LocalitySpec, PolicySpec, Site,
 };
 
-use crate::route::request::{Headers, Request};
 use maglev::Maglev;
 use ring_hash::Ring;
 
@@ -98,17 +97,7 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// One endpoint as the cluster keeps it.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    pub id: String,
-    pub weight: u32,
-    pub locality: Locality,
-    /// Locality priority (0 = preferred).
-    pub priority: u32,
-}
-
-pub(crate) enum Table {
+pub(crate) enum HashTable {
     None,
     Ring(Ring),
     Maglev(Maglev),
@@ -122,22 +111,25 @@ pub(crate) struct Level {
     /// Parallel to `members`.
     pub(crate) weights: Vec<u32>,
     pub(crate) equal_weights: bool,
-    pub(crate) table: Table,
+    pub(crate) table: HashTable,
 }
 
-/// The immutable, shareable part of a cluster's balancer.
-pub struct Cluster {
+/// The immutable, shareable part of a cluster's balancer: its endpoints and the tables built over
+/// them (the cluster itself is the configuration's; its runtime settings are the proxy's).
+pub struct Tables {
     name: String,
     policy: PolicySpec,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<EndpointSpec>,
+    /// Per endpoint: its locality priority (0 = preferred).
+    priorities: Vec<u32>,
     levels: Vec<Level>,
     /// Endpoint index → (level, member position); `None` for weight 0.
     locate: Vec<Option<(u32, u32)>>,
 }
 
-impl Cluster {
+impl Tables {
     /// Validates and precomputes a cluster. `site` is where this gateway runs (locality).
-    pub fn build(spec: &ClusterSpec, site: &Site) -> Result<Cluster, BuildError> {
+    pub fn build(spec: &ClusterSpec, site: &Site) -> Result<Tables, BuildError> {
         let cluster = || spec.name.clone();
         let mut seen = HashMap::new();
         for e in &spec.endpoints {
@@ -192,22 +184,13 @@ impl Cluster {
             _ => None,
         };
 
-        let prio = locality::priorities(&spec.locality, site, &spec.endpoints);
-        let endpoints: Vec<Endpoint> = spec
-            .endpoints
-            .iter()
-            .zip(&prio)
-            .map(|(e, &p)| Endpoint {
-                id: e.id.clone(),
-                weight: e.weight,
-                locality: e.locality.clone(),
-                priority: p,
-            })
-            .collect();
+        let endpoints = &spec.endpoints;
+        let prio = locality::priorities(&spec.locality, site, endpoints);
         let mut priorities: Vec<u32> = endpoints
             .iter()
-            .filter(|e| e.weight > 0)
-            .map(|e| e.priority)
+            .zip(&prio)
+            .filter(|(e, _)| e.weight > 0)
+            .map(|(_, &p)| p)
             .collect();
         priorities.sort_unstable();
         priorities.dedup();
@@ -216,10 +199,7 @@ impl Cluster {
         let mut levels = Vec::with_capacity(priorities.len());
         for (li, &p) in priorities.iter().enumerate() {
             let mut members: Vec<u32> = (0..endpoints.len() as u32)
-                .filter(|&i| {
-                    let e = &endpoints[i as usize];
-                    e.weight > 0 && e.priority == p
-                })
+                .filter(|&i| endpoints[i as usize].weight > 0 && prio[i as usize] == p)
                 .collect();
             if algorithm.is_some() {
                 members.sort_by(|&a, &b| endpoints[a as usize].id.cmp(&endpoints[b as usize].id));
@@ -234,9 +214,9 @@ impl Cluster {
                 .map(|&i| endpoints[i as usize].id.as_str())
                 .collect();
             let table = match algorithm {
-                None => Table::None,
+                None => HashTable::None,
                 Some(HashAlgorithm::RingHash { minimum_ring_size }) => {
-                    Table::Ring(Ring::build(&ids, &weights, minimum_ring_size))
+                    HashTable::Ring(Ring::build(&ids, &weights, minimum_ring_size))
                 }
                 Some(HashAlgorithm::Maglev { table_size }) => {
                     if (members.len() as u64) > table_size {
@@ -246,7 +226,7 @@ impl Cluster {
                             reason: "is smaller than the number of endpoints",
                         });
                     }
-                    Table::Maglev(Maglev::build(&ids, &weights, table_size))
+                    HashTable::Maglev(Maglev::build(&ids, &weights, table_size))
                 }
             };
             for (pos, &m) in members.iter().enumerate() {
@@ -260,10 +240,11 @@ impl Cluster {
                 table,
             });
         }
-        Ok(Cluster {
+        Ok(Tables {
             name: spec.name.clone(),
             policy: spec.policy.clone(),
-            endpoints,
+            endpoints: spec.endpoints.clone(),
+            priorities: prio,
             levels,
             locate,
         })
@@ -278,8 +259,13 @@ impl Cluster {
     }
 
     /// The endpoints, in spec order (a pick returns an index into this).
-    pub fn endpoints(&self) -> &[Endpoint] {
+    pub fn endpoints(&self) -> &[EndpointSpec] {
         &self.endpoints
+    }
+
+    /// Endpoint `i`'s locality priority (0 = preferred; where the gateway runs decides it).
+    pub fn priority(&self, i: usize) -> Option<u32> {
+        self.priorities.get(i).copied()
     }
 
     /// The priority levels in use (ascending) with their endpoint indices.
@@ -294,9 +280,9 @@ impl Cluster {
     pub fn table_shares(&self, level: usize) -> Option<Vec<(usize, usize)>> {
         let l = self.levels.get(level)?;
         let counts = match &l.table {
-            Table::None => return None,
-            Table::Ring(r) => r.points_per_member(l.members.len()),
-            Table::Maglev(m) => m.slots_per_member(l.members.len()),
+            HashTable::None => return None,
+            HashTable::Ring(r) => r.points_per_member(l.members.len()),
+            HashTable::Maglev(m) => m.slots_per_member(l.members.len()),
         };
         Some(
             l.members
@@ -310,9 +296,9 @@ impl Cluster {
     /// Size of the ring or Maglev table of level `level`.
     pub fn table_len(&self, level: usize) -> Option<usize> {
         match &self.levels.get(level)?.table {
-            Table::None => None,
-            Table::Ring(r) => Some(r.len()),
-            Table::Maglev(m) => Some(m.len()),
+            HashTable::None => None,
+            HashTable::Ring(r) => Some(r.len()),
+            HashTable::Maglev(m) => Some(m.len()),
         }
     }
 
@@ -321,17 +307,17 @@ impl Cluster {
     pub fn hash_owner(&self, hash: u64) -> Option<usize> {
         let l = self.levels.first()?;
         let m = match &l.table {
-            Table::None => return None,
-            Table::Ring(r) => r.owner(hash)?,
-            Table::Maglev(t) => t.owner(hash)?,
+            HashTable::None => return None,
+            HashTable::Ring(r) => r.owner(hash)?,
+            HashTable::Maglev(t) => t.owner(hash)?,
         };
         l.members.get(m as usize).map(|&e| e as usize)
     }
 }
 
-impl fmt::Debug for Cluster {
+impl fmt::Debug for Tables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cluster")
+        f.debug_struct("Tables")
             .field("name", &self.name)
             .field("policy", &self.policy)
             .field("endpoints", &self.endpoints.len())
@@ -388,7 +374,7 @@ impl LevelState {
 /// What a pick chose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Picked<'a> {
-    /// Index into [`Cluster::endpoints`].
+    /// Index into [`Tables::endpoints`].
     pub endpoint: usize,
     /// Cookie policy with a missing cookie: add this `Set-Cookie` to the response.
     pub set_cookie: Option<SetCookie<'a>>,
@@ -396,7 +382,7 @@ pub struct Picked<'a> {
 
 /// One worker's balancer for one cluster. Not `Sync` by intent of use: each worker owns its own.
 pub struct Balancer {
-    cluster: Arc<Cluster>,
+    cluster: Arc<Tables>,
     rng: Rng,
     healthy: Vec<bool>,
     in_flight: Vec<u32>,
@@ -405,7 +391,7 @@ pub struct Balancer {
 
 impl Balancer {
     /// A worker's balancer, every endpoint healthy and idle. `seed`: e.g. [`worker_seed`]`(i)`.
-    pub fn new(cluster: Arc<Cluster>, seed: u64) -> Self {
+    pub fn new(cluster: Arc<Tables>, seed: u64) -> Self {
         let levels = cluster.levels.iter().map(LevelState::new).collect();
         let n = cluster.endpoints.len();
         Balancer {
@@ -419,7 +405,7 @@ impl Balancer {
 
     /// A balancer for a reloaded `cluster` that keeps this one's health marks, in-flight counts
     /// and PRNG for endpoints with the same id.
-    pub fn carry_over(&self, cluster: Arc<Cluster>) -> Balancer {
+    pub fn carry_over(&self, cluster: Arc<Tables>) -> Balancer {
         let old: HashMap<&str, usize> = self
             .cluster
             .endpoints
@@ -440,7 +426,7 @@ impl Balancer {
         next
     }
 
-    pub fn cluster(&self) -> &Arc<Cluster> {
+    pub fn cluster(&self) -> &Arc<Tables> {
         &self.cluster
     }
 
@@ -451,7 +437,7 @@ impl Balancer {
 
     /// Picks an endpoint for `req`; `None` when no endpoint is healthy (answer 503 / gRPC 14).
     #[inline]
-    pub fn pick<H: Headers + ?Sized>(&mut self, req: &Request<'_, H>) -> Option<Picked<'_>> {
+    pub fn pick<R: KeySource + ?Sized>(&mut self, req: &R) -> Option<Picked<'_>> {
         let (hash, generated) = match &self.cluster.policy {
             PolicySpec::ConsistentHash { key: spec, .. } => {
                 let fallback = self.rng.next_u64();
@@ -501,9 +487,9 @@ impl Balancer {
                     None => rng.next_u64(),
                 };
                 let found = match &level.table {
-                    Table::Ring(r) => r.pick(h, &st.member_healthy),
-                    Table::Maglev(m) => m.pick(h, &st.member_healthy),
-                    Table::None => None,
+                    HashTable::Ring(r) => r.pick(h, &st.member_healthy),
+                    HashTable::Maglev(m) => m.pick(h, &st.member_healthy),
+                    HashTable::None => None,
                 };
                 // A member with no points (extreme weights) can leave healthy members
                 // unreachable: fall back to a random healthy one.

@@ -1,7 +1,8 @@
 //! The plain-data input a cluster's balancer is built from (the config layer fills these from a
 //! DestinationRule `trafficPolicy` and the endpoints an EndpointSlice or DNS gave).
 
-/// Where an endpoint (or the gateway itself) runs: Istio's `region/zone/subzone`.
+/// Where an endpoint (or the gateway itself) runs: Istio's `region/zone/subzone` (an empty part is
+/// not known).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Locality {
     pub region: String,

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use h2edge::balance;
 use h2edge::config::{self, compile, model::Endpoints};
-use h2edge::route::{self, Explanation, Headers, Request, RouteTable, is_grpc_content_type};
+use h2edge::h2::grpc;
+use h2edge::route::{self, Explanation, Headers, Request, RouteTable};
 
 use super::{Usage, problems_report};
 
@@ -114,10 +115,7 @@ fn explain(o: &Options) -> Result<Explanation, String> {
     let table = RouteTable::build(&compile::table_spec(&config))
         .map_err(|e| format!("h2edge: route table: {e}"))?;
 
-    let grpc = o
-        .headers
-        .first(b"content-type")
-        .is_some_and(is_grpc_content_type);
+    let grpc = o.headers.first(b"content-type").is_some_and(grpc::is_grpc);
     let method = o
         .method
         .as_deref()
@@ -154,7 +152,7 @@ fn explain(o: &Options) -> Result<Explanation, String> {
     for c in &config.clusters {
         let compiled = compile::cluster_spec(c);
         clusters.push(
-            balance::Cluster::build(&compiled.spec, &site).map_err(|e| format!("h2edge: {e}"))?,
+            balance::Tables::build(&compiled.spec, &site).map_err(|e| format!("h2edge: {e}"))?,
         );
         unready.push(compiled.unready);
     }

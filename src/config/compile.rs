@@ -1,20 +1,25 @@
-//! From the validated [`Config`] to the inputs of the data plane: the route table
-//! ([`crate::route::TableSpec`]) and one balancer spec per cluster
-//! ([`crate::balance::ClusterSpec`]), plus the gateway's [`Site`] for locality.
+//! From the validated [`Config`] to what the data plane runs, in this one place: the route table
+//! input ([`crate::route::TableSpec`]), one balancer spec per cluster
+//! ([`crate::balance::ClusterSpec`]) and the gateway's [`Site`] for locality (here), and every
+//! runtime setting built from them ([`plan`]).
 //!
 //! Indices carry over: `TableSpec::http_routes[i]` is `Config::http_routes[i]` (so the proxy finds
-//! a matched rule's timeouts in the model), and a backend's [`route::ClusterId`] is the
-//! [`ClusterId`] of the model, so `Config::clusters[id]` has its endpoints, TLS and pool limits.
+//! a matched rule's timeouts in the model), and a backend's [`ClusterId`] is the one of the model,
+//! so `Config::clusters[id]` has its endpoints, TLS and pool limits.
+
+mod plan;
 
 use std::net::SocketAddr;
 
 use super::model::{
-    Cluster, ClusterId, Config, Endpoint, EndpointAddress, Endpoints, Gateway, GrpcMethodMatch,
-    HashAlgorithm, HashKey, HeaderMatch, LbPolicy, LoadBalancer, Locality, Meta, PathMatch,
-    QueryParamMatch, StringMatch, WeightedBackend,
+    Cluster, Config, Endpoint, EndpointAddress, Endpoints, Gateway, GrpcMethodMatch, HashKey,
+    HeaderMatch, LbPolicy, LoadBalancer, Meta, PathMatch, QueryParamMatch, StringMatch,
+    WeightedBackend,
 };
 use crate::balance::{self, ClusterSpec, EndpointSpec, LocalitySpec, PolicySpec, Site};
 use crate::route::{self, TableSpec};
+
+pub use plan::{Plan, Resolver, plan};
 
 const REGION_LABEL: &str = "topology.kubernetes.io/region";
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -158,18 +163,9 @@ fn backends(config: &Config, list: &[WeightedBackend]) -> Vec<route::BackendSpec
     list.iter()
         .map(|b| {
             let c = config.cluster(b.cluster);
-            route::BackendSpec::new(
-                format!("{}:{}", c.service, c.port),
-                route_cluster_id(b.cluster),
-                b.weight,
-            )
+            route::BackendSpec::new(format!("{}:{}", c.service, c.port), b.cluster, b.weight)
         })
         .collect()
-}
-
-/// The table's id for a model cluster (the same index).
-pub fn route_cluster_id(id: ClusterId) -> route::ClusterId {
-    route::ClusterId(u32::try_from(id.0).unwrap_or(u32::MAX))
 }
 
 /// A balancer input and the endpoints to mark unhealthy when it is built (those not ready).
@@ -204,7 +200,7 @@ pub fn cluster_spec(cluster: &Cluster) -> CompiledCluster {
             EndpointSpec {
                 id,
                 weight: 1,
-                locality: locality(&e.locality),
+                locality: e.locality.clone(),
                 labels: e
                     .labels
                     .iter()
@@ -239,14 +235,6 @@ pub fn cluster_spec_resolved(cluster: &Cluster, addresses: &[SocketAddr]) -> Com
     out
 }
 
-fn locality(l: &Locality) -> balance::Locality {
-    balance::Locality {
-        region: l.region.clone().unwrap_or_default(),
-        zone: l.zone.clone().unwrap_or_default(),
-        subzone: l.subzone.clone().unwrap_or_default(),
-    }
-}
-
 /// `loadBalancer` → the balancer's policy and locality mode.
 pub fn policy_spec(lb: &LoadBalancer) -> (PolicySpec, LocalitySpec) {
     let policy = match &lb.policy {
@@ -265,14 +253,7 @@ pub fn policy_spec(lb: &LoadBalancer) -> (PolicySpec, LocalitySpec) {
                 HashKey::SourceIp => balance::HashKeySpec::SourceIp,
                 HashKey::QueryParameter(q) => balance::HashKeySpec::QueryParam(q.clone()),
             },
-            algorithm: match h.algorithm {
-                HashAlgorithm::RingHash { minimum_ring_size } => {
-                    balance::HashAlgorithm::RingHash { minimum_ring_size }
-                }
-                HashAlgorithm::Maglev { table_size } => {
-                    balance::HashAlgorithm::Maglev { table_size }
-                }
-            },
+            algorithm: h.algorithm,
         },
     };
     let locality = match &lb.locality {
@@ -309,14 +290,12 @@ pub fn site(gateway: &Gateway) -> Site {
         (ZONE_LABEL, &l.zone),
         (SUBZONE_LABEL, &l.subzone),
     ] {
-        if let Some(v) = value {
-            if !labels.iter().any(|(k, _)| k == key) {
-                labels.push((key.to_string(), v.clone()));
-            }
+        if !value.is_empty() && !labels.iter().any(|(k, _)| k == key) {
+            labels.push((key.to_string(), value.clone()));
         }
     }
     Site {
-        locality: locality(l),
+        locality: l.clone(),
         labels,
     }
 }
@@ -345,11 +324,8 @@ mod tests {
         )
         .with_port(443);
         let m = table.route(&req, 7).expect("routed");
-        assert_eq!(m.cluster, route_cluster_id(ClusterId(0)));
-        assert_eq!(
-            c.cluster(ClusterId(m.cluster.0 as usize)).name(),
-            "default/product:50051"
-        );
+        assert_eq!(m.cluster, route::ClusterId(0));
+        assert_eq!(c.cluster(m.cluster).name(), "default/product:50051");
         let other = Request::new(
             b"grpc.example.com",
             b"/other.Service/Get",
@@ -374,7 +350,7 @@ mod tests {
             let site = site(gw);
             for cl in &c.clusters {
                 let compiled = cluster_spec(cl);
-                balance::Cluster::build(&compiled.spec, &site)
+                balance::Tables::build(&compiled.spec, &site)
                     .unwrap_or_else(|e| panic!("{}: {e}", cl.name()));
             }
         }

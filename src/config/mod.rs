@@ -7,7 +7,8 @@
 //!
 //! Layout: [`yaml`] builds a positioned tree from parser events; `read` gives typed access that
 //! reports problems; `load/` has one reader per kind; `validate` resolves references across
-//! objects; [`model`] is the result.
+//! objects; [`model`] is the result; [`compile`] turns it into every runtime setting (route table,
+//! balancers, listeners, upstream clusters), the one place where config becomes runtime.
 
 pub mod compile;
 mod load;

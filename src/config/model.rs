@@ -14,6 +14,9 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::problem::Problem;
+use crate::balance::{HashAlgorithm, Locality};
+use crate::route::ClusterId;
+use crate::runtime::socket::TcpKeepalive;
 
 /// The whole configuration: gateways with their listeners, routes attached to them, and the
 /// clusters the routes send to.
@@ -35,7 +38,7 @@ pub struct Config {
 
 impl Config {
     pub fn cluster(&self, id: ClusterId) -> &Cluster {
-        &self.clusters[id.0]
+        &self.clusters[id.index()]
     }
 
     /// The cluster of `service`:`port` in `namespace`, if some route sends to it.
@@ -43,7 +46,7 @@ impl Config {
         self.clusters
             .iter()
             .position(|c| c.namespace == namespace && c.service == service && c.port == port)
-            .map(ClusterId)
+            .map(ClusterId::from_index)
     }
 
     /// Every listener of every gateway, with its address.
@@ -494,10 +497,6 @@ pub enum GrpcMethodMatch {
 // ---------------------------------------------------------------------------------------------
 // Clusters, endpoints and traffic policy
 
-/// Index into [`Config::clusters`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterId(pub usize);
-
 /// Where the traffic for one Service port goes, and how.
 #[derive(Clone, Debug)]
 pub struct Cluster {
@@ -594,14 +593,6 @@ pub struct ClientConnections {
     pub max_connections_per_worker: Option<usize>,
 }
 
-/// Istio locality: `region/zone/subzone`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Locality {
-    pub region: Option<String>,
-    pub zone: Option<String>,
-    pub subzone: Option<String>,
-}
-
 /// What DestinationRule says for a cluster (port-level settings already applied).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrafficPolicy {
@@ -669,17 +660,6 @@ pub struct HashCookie {
     pub attributes: Vec<(String, String)>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HashAlgorithm {
-    /// Ring hash (Ketama); default `minimum_ring_size` 1024.
-    RingHash { minimum_ring_size: u64 },
-    /// Maglev; `table_size` is prime, default 65537.
-    Maglev { table_size: u64 },
-}
-
-pub const DEFAULT_MINIMUM_RING_SIZE: u64 = 1024;
-pub const DEFAULT_MAGLEV_TABLE_SIZE: u64 = 65537;
-
 /// `localityLbSetting`: failover by locality or by ordered labels (at most one of the two
 /// lists is set). Enabled with neither list: prefer the gateway's own zone, then its region.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -698,12 +678,13 @@ pub struct LocalityFailover {
     pub to: String,
 }
 
-/// `connectionPool`. `None` means the Istio default (effectively unlimited).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `connectionPool`. `None` means the Istio default (effectively unlimited), except where a field
+/// says which built-in default applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionPool {
     pub max_connections: Option<u32>,
-    /// Default 10s.
-    pub connect_timeout: Duration,
+    /// `None`: `DEFAULT_CONNECT_TIMEOUT` (10 s, as Istio).
+    pub connect_timeout: Option<Duration>,
     pub tcp_idle_timeout: Option<Duration>,
     pub max_connection_duration: Option<Duration>,
     pub tcp_keepalive: Option<TcpKeepalive>,
@@ -717,32 +698,6 @@ pub struct ConnectionPool {
     pub max_concurrent_streams: Option<u32>,
     pub http_idle_timeout: Option<Duration>,
     pub http2_keepalive: Option<Http2Keepalive>,
-}
-
-impl Default for ConnectionPool {
-    fn default() -> Self {
-        ConnectionPool {
-            max_connections: None,
-            connect_timeout: Duration::from_secs(10),
-            tcp_idle_timeout: None,
-            max_connection_duration: None,
-            tcp_keepalive: None,
-            http1_max_pending_requests: None,
-            http2_max_requests: None,
-            max_requests_per_connection: None,
-            max_retries: None,
-            max_concurrent_streams: None,
-            http_idle_timeout: None,
-            http2_keepalive: None,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpKeepalive {
-    pub probes: Option<u32>,
-    pub time: Option<Duration>,
-    pub interval: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -293,27 +293,6 @@ pub fn rfc3339_seconds(s: &str) -> Result<i64, String> {
     Ok(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
 }
 
-/// Whether `n` is prime (for Maglev table sizes).
-pub fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n < 4 {
-        return true;
-    }
-    if n % 2 == 0 {
-        return false;
-    }
-    let mut d = 3u64;
-    while d.saturating_mul(d) <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,15 +396,6 @@ mod tests {
         ] {
             assert!(rfc3339_seconds(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn primes() {
-        assert!(is_prime(65537));
-        assert!(is_prime(2));
-        assert!(!is_prime(65536));
-        assert!(!is_prime(1));
-        assert!(is_prime(5_000_011));
     }
 
     #[test]

@@ -12,13 +12,15 @@ use super::load::{
 };
 use super::load::{Head, RawGrpcRoute, RawHttpRoute, client_conns, http2};
 use super::model::{
-    CertKeyPair, ClientCert, ClientTls, ClientValidation, Cluster, ClusterId, Config, Endpoint,
-    Endpoints, FrontendValidation, Gateway, GrpcRoute, GrpcRouteRule, Hostname, Http2Settings,
-    HttpRoute, HttpRouteRule, Listener, ListenerRef, ListenerTls, Locality, ParentRef, Protocol,
-    Subset, TrafficPolicy, TrustAnchor, UpstreamTls, UpstreamTlsMode, WeightedBackend,
+    CertKeyPair, ClientCert, ClientTls, ClientValidation, Cluster, Config, Endpoint, Endpoints,
+    FrontendValidation, Gateway, GrpcRoute, GrpcRouteRule, Hostname, Http2Settings, HttpRoute,
+    HttpRouteRule, Listener, ListenerRef, ListenerTls, ParentRef, Protocol, Subset, TrafficPolicy,
+    TrustAnchor, UpstreamTls, UpstreamTlsMode, WeightedBackend,
 };
 use super::problem::object_name;
 use super::read::{Loc, Origin, Sink};
+use crate::balance::Locality;
+use crate::route::ClusterId;
 
 /// The cluster DNS suffix DestinationRule short names expand with.
 pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
@@ -626,7 +628,7 @@ impl<'a> Resolver<'a> {
         let key = (b.namespace.clone(), b.name.clone(), b.port);
         if let Some(&i) = self.cluster_index.get(&key) {
             self.clusters[i].1.extend(gateways.iter().copied());
-            return Some(ClusterId(i));
+            return Some(ClusterId::from_index(i));
         }
         let Some(svc) = self
             .services
@@ -708,7 +710,7 @@ impl<'a> Resolver<'a> {
         let i = self.clusters.len();
         self.clusters.push((cluster, gateways.clone()));
         self.cluster_index.insert(key, i);
-        Some(ClusterId(i))
+        Some(ClusterId::from_index(i))
     }
 
     fn port_error(&mut self, origin: &Origin, b: &BackendRef, svc: &RawService, svc_name: &str) {
@@ -759,10 +761,11 @@ impl<'a> Resolver<'a> {
                 if let Some(z) = &zone {
                     labels.insert(ZONE_LABEL.into(), z.clone());
                 }
+                let label = |key| labels.get(key).cloned().unwrap_or_default();
                 let locality = Locality {
-                    region: labels.get(REGION_LABEL).cloned(),
-                    zone,
-                    subzone: labels.get(SUBZONE_LABEL).cloned(),
+                    region: label(REGION_LABEL),
+                    zone: zone.unwrap_or_default(),
+                    subzone: label(SUBZONE_LABEL),
                 };
                 for a in &e.addresses {
                     // The same address in two slices (as during a rollout) is one endpoint.

@@ -15,8 +15,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use crate::h2::conn;
-use crate::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
-use crate::proxy::upstreams::Upstreams;
+use crate::proxy::settings::{GatewayConfig, Listener, Service};
+use crate::proxy::upstreams::{Endpoint, Upstreams};
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 use crate::tls::client::{Identity, UpstreamTls, client_config};
 use crate::tls::server::{ServerCert, server_config};

@@ -7,11 +7,13 @@
 //! - [`hpack`]: header compression (RFC 7541).
 //! - [`fields`]: a reusable, allocation-free list of decoded header fields.
 //! - [`conn`]: the connection and stream state machine, for both roles.
+//! - [`grpc`]: what makes a request gRPC (its `content-type`).
 
 pub mod conn;
 pub mod error;
 pub mod fields;
 pub mod frame;
+pub mod grpc;
 pub mod hpack;
 
 pub use error::{ErrorCode, H2Error};

@@ -12,7 +12,6 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use super::ids::ConnId;
-use crate::config::model::ClientConnections;
 use crate::h2::ErrorCode;
 use crate::h2::conn::Connection;
 
@@ -49,20 +48,6 @@ impl ClientLimits {
         idle_timeout: Duration::from_secs(300),
         max_connections: 20_000,
     };
-
-    /// The limits a Gateway's annotations set, the defaults where they say nothing.
-    pub fn from_annotations(a: &ClientConnections) -> ClientLimits {
-        let d = ClientLimits::DEFAULT;
-        ClientLimits {
-            tls_handshake_timeout: a.tls_handshake_timeout.unwrap_or(d.tls_handshake_timeout),
-            preface_timeout: a.preface_timeout.unwrap_or(d.preface_timeout),
-            request_headers_timeout: a
-                .request_headers_timeout
-                .unwrap_or(d.request_headers_timeout),
-            idle_timeout: a.idle_timeout.unwrap_or(d.idle_timeout),
-            max_connections: a.max_connections_per_worker.unwrap_or(d.max_connections),
-        }
-    }
 }
 
 /// What a due deadline does to its connection.

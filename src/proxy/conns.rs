@@ -15,8 +15,8 @@ use super::ids::ConnId;
 pub use super::ids::Token;
 use super::local::LocalReplies;
 use super::sides::{ClientSide, UpstreamSide};
-use super::upstreams::TcpKeepalive;
 use crate::h2::conn::Connection;
+use crate::runtime::socket::TcpKeepalive;
 use crate::tls::session::{ClientSession, ServerSession, TlsError};
 
 /// TLS on a connection, either side. Boxed, like the HTTP/2 state: a slot of the connection table

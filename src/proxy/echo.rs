@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
+use crate::h2::grpc;
 
 #[derive(Debug)]
 struct EchoStream {
@@ -110,9 +111,7 @@ impl Handler for Echo {
         if let Some(c) = &self.counter {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        let grpc = fields
-            .get(b"content-type")
-            .is_some_and(|ct| ct.starts_with(b"application/grpc"));
+        let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
         self.streams.push(EchoStream {
             id: stream_id,
             grpc,

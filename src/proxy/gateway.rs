@@ -26,14 +26,13 @@ use super::sides::ClientSide;
 use super::timers::Timer;
 pub use super::upstreams::Endpoint;
 use super::worker::Worker;
-use crate::h2::conn::{Connection, Role};
+use crate::h2::conn::{Connection, PREFACE, Role};
 use crate::tls::session::ServerSession;
 
 /// What a client that speaks HTTP/1.1 to an HTTP/2-only listener gets, instead of silence.
 pub const HTTP1_REPLY: &[u8] =
     b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n\
 content-length: 32\r\nconnection: close\r\n\r\nthis gateway speaks HTTP/2 only\n";
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Plaintext input kept for one connection while its frames wait to be processed.
 const MAX_BUFFERED_INPUT: usize = 1 << 20;
 

@@ -9,6 +9,7 @@
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
+use crate::h2::grpc;
 
 /// Why the gateway answers a stream itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,9 +178,7 @@ impl LocalReplies {
 
 impl Handler for LocalReplies {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
-        let grpc = fields
-            .get(b"content-type")
-            .is_some_and(|ct| ct.starts_with(b"application/grpc"));
+        let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
         self.pending.push(Pending {
             stream_id,
             grpc,

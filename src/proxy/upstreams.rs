@@ -19,6 +19,7 @@ use crate::route::{
     BackendSpec, ClusterId, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, RouteKind,
     RouteMatch, RouteMeta, RouteTable, TableSpec,
 };
+use crate::runtime::socket::TcpKeepalive;
 
 /// One upstream endpoint: where it is and how to talk to it.
 #[derive(Clone)]
@@ -33,6 +34,10 @@ pub struct Endpoint {
 /// given 10 s to answer.
 pub const DEFAULT_KEEPALIVE: (Duration, Duration) =
     (Duration::from_secs(30), Duration::from_secs(10));
+
+/// How long an upstream connection may take to answer where the configuration sets no
+/// `connectTimeout` (Istio's default).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Each upstream stream's receive window where the configuration sets none. Upstreams are near (a
 /// round trip well under a millisecond inside a cluster), so 256 KiB keeps a stream at full speed,
@@ -73,7 +78,7 @@ pub struct Upstreams {
 
 /// One cluster: its balancer tables and, in the same order, how to reach each endpoint.
 pub struct UpstreamCluster {
-    pub balance: Arc<balance::Cluster>,
+    pub balance: Arc<balance::Tables>,
     pub endpoints: Vec<Endpoint>,
     /// Endpoints that start unhealthy (EndpointSlice `ready: false`).
     pub unready: Vec<usize>,
@@ -110,18 +115,6 @@ pub struct StreamLimits {
     /// Streams open at once to the whole cluster from this worker (`http2MaxRequests` shared
     /// out over the workers); more are answered 503 / gRPC 14 at once.
     pub in_flight: Option<usize>,
-}
-
-/// TCP keepalive on the sockets of upstream connections (`connectionPool.tcp.tcpKeepalive`);
-/// `None` fields keep the kernel's defaults.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpKeepalive {
-    /// Idle time before the first probe.
-    pub time: Option<Duration>,
-    /// Time between probes.
-    pub interval: Option<Duration>,
-    /// Unanswered probes before the connection is dropped.
-    pub probes: Option<u32>,
 }
 
 /// When a worker drains or closes an upstream connection of its own accord (`None`: never).
@@ -174,7 +167,7 @@ impl Upstreams {
                 .collect(),
         );
         let balance =
-            balance::Cluster::build(&cluster, &Site::default()).map_err(|e| e.to_string())?;
+            balance::Tables::build(&cluster, &Site::default()).map_err(|e| e.to_string())?;
         Ok(Upstreams {
             table,
             clusters: vec![UpstreamCluster {
@@ -182,7 +175,7 @@ impl Upstreams {
                 endpoints,
                 unready: Vec::new(),
                 max_connections,
-                connect_timeout: Duration::from_secs(10),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 keepalive: DEFAULT_KEEPALIVE,
                 outlier: None,
                 limits: StreamLimits::default(),

@@ -13,7 +13,7 @@ use super::matcher::split_grpc_path;
 use super::request::{Headers, Request};
 use super::spec::{ClusterId, GrpcMatchSpec, HttpMatchSpec, PathMatchSpec, StringMatchSpec};
 use super::table::{LocalStatus, NoRoute, RouteKind, RouteTable};
-use crate::balance::{Cluster, HashKeySpec, PolicySpec, SetCookie, key};
+use crate::balance::{HashKeySpec, PolicySpec, SetCookie, Tables, key};
 
 /// The whole answer.
 #[derive(Clone, Debug)]
@@ -175,7 +175,7 @@ impl RouteTable {
 /// Hash policies are evaluated as on a fresh worker (every endpoint healthy).
 pub fn explain<'c, H: Headers + ?Sized>(
     table: &RouteTable,
-    clusters: impl Fn(ClusterId) -> Option<&'c Cluster>,
+    clusters: impl Fn(ClusterId) -> Option<&'c Tables>,
     req: &Request<'_, H>,
 ) -> Explanation {
     let grpc = req.is_grpc();
@@ -325,7 +325,8 @@ pub fn explain<'c, H: Headers + ?Sized>(
             be.endpoints = cluster
                 .endpoints()
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     let mut s = format!("{} (weight {}", e.id, e.weight);
                     if !e.locality.region.is_empty() || !e.locality.zone.is_empty() {
                         s.push_str(&format!(
@@ -333,7 +334,8 @@ pub fn explain<'c, H: Headers + ?Sized>(
                             e.locality.region, e.locality.zone, e.locality.subzone
                         ));
                     }
-                    s.push_str(&format!(", priority {})", e.priority));
+                    let priority = cluster.priority(i).unwrap_or_default();
+                    s.push_str(&format!(", priority {priority})"));
                     s
                 })
                 .collect();

@@ -23,7 +23,7 @@ pub mod table;
 pub use explain::{Explanation, explain};
 pub use host::HostPattern;
 pub use matcher::split_grpc_path;
-pub use request::{HeaderFn, Headers, NoHeaders, Request, is_grpc_content_type};
+pub use request::{HeaderFn, Headers, NoHeaders, Request};
 pub use spec::{
     BackendSpec, ClusterId, GrpcMatchSpec, GrpcMethodSpec, GrpcRouteSpec, GrpcRuleSpec,
     HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, ListenerSpec, ParentRef, PathMatchSpec, RouteMeta,

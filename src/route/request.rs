@@ -7,7 +7,9 @@
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::balance::KeySource;
 use crate::h2::fields::FieldList;
+use crate::h2::grpc;
 
 /// Header lookup. `name` is always ASCII lowercase; implementations compare names
 /// case-insensitively and yield every value of that name in arrival order.
@@ -160,20 +162,27 @@ impl<'a, H: Headers + ?Sized> Request<'a, H> {
         query_param(self.path, name)
     }
 
-    /// Whether this is a gRPC request: `content-type` starts with `application/grpc`.
+    /// Whether this is a gRPC request (see [`grpc::is_grpc`]).
     pub fn is_grpc(&self) -> bool {
         self.headers
             .first(b"content-type")
-            .is_some_and(is_grpc_content_type)
+            .is_some_and(grpc::is_grpc)
     }
 }
 
-/// `content-type` values `application/grpc`, `application/grpc+proto`, `application/grpc;...`.
-pub fn is_grpc_content_type(value: &[u8]) -> bool {
-    const G: &[u8] = b"application/grpc";
-    value.len() >= G.len()
-        && value[..G.len()].eq_ignore_ascii_case(G)
-        && matches!(value.get(G.len()), None | Some(b'+' | b';' | b' '))
+/// What the balancer hashes: headers, query parameters and the client address.
+impl<H: Headers + ?Sized> KeySource for Request<'_, H> {
+    fn header_values<'s>(&'s self, name: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.headers.values(name)
+    }
+
+    fn query_value(&self, name: &[u8]) -> Option<&[u8]> {
+        query_param(self.path, name)
+    }
+
+    fn source_addr(&self) -> Option<SocketAddr> {
+        self.source
+    }
 }
 
 /// The hostname in an authority: strips `:port`, IPv6 brackets are kept intact, one trailing dot
@@ -244,14 +253,5 @@ mod tests {
         assert_eq!(query_param(b"/a?x=1", b"z"), None);
         assert_eq!(query_param(b"/a", b"x"), None);
         assert_eq!(path_only(b"/a/b?x=1"), b"/a/b");
-    }
-
-    #[test]
-    fn grpc_content_type() {
-        assert!(is_grpc_content_type(b"application/grpc"));
-        assert!(is_grpc_content_type(b"application/grpc+proto"));
-        assert!(is_grpc_content_type(b"Application/GRPC; charset=x"));
-        assert!(!is_grpc_content_type(b"application/grpc-web"));
-        assert!(!is_grpc_content_type(b"application/json"));
     }
 }

@@ -5,9 +5,22 @@
 //! validates and compiles them. Everything is owned, `Clone` and `Default`-constructible, so tests
 //! and the glue build them directly.
 
-/// Index of an upstream cluster in the caller's cluster list (what a backendRef resolves to).
+/// Index of an upstream cluster in the caller's cluster list (what a backendRef resolves to): the
+/// configuration's clusters and the proxy's are numbered alike.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClusterId(pub u32);
+
+impl ClusterId {
+    /// The id of `clusters[index]` (a configuration has far fewer than 2^32 clusters; a larger
+    /// index saturates and so finds no cluster).
+    pub fn from_index(index: usize) -> ClusterId {
+        ClusterId(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// Everything the table is built from.
 #[derive(Clone, Debug, Default)]

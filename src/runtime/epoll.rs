@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token as MioToken};
 
-use super::io::{Backend, Sink, TcpKeepalive, Token, set_keepalive};
+use super::io::{Backend, Sink, Token};
+use super::socket::{TcpKeepalive, set_keepalive};
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 << 10;

@@ -7,26 +7,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::time::Duration;
 
-pub use crate::proxy::upstreams::TcpKeepalive;
+use super::socket::TcpKeepalive;
 
 /// A connection's handle, chosen by the worker (an index into its connection table).
 pub type Token = usize;
-
-/// Turns on TCP keepalive on `socket` with the times and count `k` sets (the kernel's for the
-/// others).
-pub fn set_keepalive(socket: socket2::SockRef<'_>, k: &TcpKeepalive) -> io::Result<()> {
-    let mut params = socket2::TcpKeepalive::new();
-    if let Some(t) = k.time {
-        params = params.with_time(t);
-    }
-    if let Some(i) = k.interval {
-        params = params.with_interval(i);
-    }
-    if let Some(n) = k.probes {
-        params = params.with_retries(n);
-    }
-    socket.set_tcp_keepalive(&params)
-}
 
 /// What a backend reports from [`Backend::poll`]. Each call hands over borrowed data, so received
 /// bytes go from the kernel to the protocol code without an extra copy.

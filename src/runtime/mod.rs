@@ -8,6 +8,7 @@
 //! - [`worker`]: one worker's event loop.
 //! - [`affinity`], [`listener`]: CPU pinning and SO_REUSEPORT listeners.
 //! - [`slot`]: how a reloaded configuration reaches the running workers.
+//! - [`socket`]: socket options the configuration sets (TCP keepalive).
 //! - [`trim`]: allocator memory given back after bursts.
 
 pub mod affinity;
@@ -15,6 +16,7 @@ pub mod epoll;
 pub mod io;
 pub mod listener;
 pub mod slot;
+pub mod socket;
 pub mod trim;
 pub mod uring;
 pub mod worker;

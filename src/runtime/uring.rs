@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use super::io::{Backend, Sink, TcpKeepalive, Token, set_keepalive};
+use super::io::{Backend, Sink, Token};
+use super::socket::{TcpKeepalive, set_keepalive};
 
 /// Size of each provided receive buffer.
 const BUF_SIZE: usize = 16 << 10;

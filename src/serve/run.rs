@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Resolver, plan_with, system_resolver};
+use super::system_resolver;
+use crate::config::compile::{self, Plan, Resolver};
 use crate::config::{self, Config};
-use crate::proxy::gateway::GatewayConfig;
+use crate::proxy::settings::GatewayConfig;
 use crate::runtime::slot::ConfigSlot;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
 
@@ -76,7 +77,7 @@ pub fn start_with(
     let config = config::load(paths).map_err(problems)?;
     let stamp = stamp(paths, &config.referenced_files);
     let workers = runtime::worker_count(options.workers);
-    let plan = plan_with(&config, options.bind, workers, &*resolver)?;
+    let plan = compile::plan(&config, options.bind, workers, &*resolver)?;
     let slot = Arc::new(ConfigSlot::new(plan.gateway.clone()));
     let handles = runtime::spawn_reloadable(
         &RuntimeConfig {
@@ -138,7 +139,7 @@ impl Running {
     pub fn reload(&mut self) -> Result<Vec<String>, String> {
         self.stamp = stamp(&self.paths, &self.config.referenced_files);
         let config = config::load(&self.paths).map_err(problems)?;
-        let plan = plan_with(&config, self.bind, self.workers, &*self.resolver)?;
+        let plan = compile::plan(&config, self.bind, self.workers, &*self.resolver)?;
         // What the files name may have changed too: watch what this configuration names.
         self.stamp = stamp(&self.paths, &config.referenced_files);
         if plan.listen != self.listen {
@@ -174,21 +175,21 @@ impl Running {
     /// resolve; the addresses in force stay.
     pub fn refresh_dns(&mut self) -> Result<Option<Vec<String>>, String> {
         self.next_dns = self.dns_refresh.map(|r| Instant::now() + r);
-        let plan = plan_with(&self.config, self.bind, self.workers, &*self.resolver)?;
+        let plan = compile::plan(&self.config, self.bind, self.workers, &*self.resolver)?;
         if plan.endpoints == self.endpoints {
             return Ok(None);
         }
         Ok(Some(self.publish(plan)))
     }
 
-    fn publish(&mut self, plan: super::Plan) -> Vec<String> {
+    fn publish(&mut self, plan: Plan) -> Vec<String> {
         let (gateway, describe) = self.adopt(plan);
         self.slot.publish(gateway);
         describe
     }
 
     /// Takes `plan`'s endpoints and DNS refresh; returns what to publish and its description.
-    fn adopt(&mut self, plan: super::Plan) -> (Arc<GatewayConfig>, Vec<String>) {
+    fn adopt(&mut self, plan: Plan) -> (Arc<GatewayConfig>, Vec<String>) {
         self.endpoints = plan.endpoints;
         self.dns_refresh = plan.dns_refresh;
         self.next_dns = plan.dns_refresh.map(|r| Instant::now() + r);

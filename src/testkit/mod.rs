@@ -446,6 +446,6 @@ pub fn gateway_config(yaml: &str) -> Result<Arc<GatewayConfig>, String> {
         lines.join("\n")
     })?;
     let resolve = |name: &str, _port: u16| Err(format!("{name}: no DNS in the harness"));
-    let plan = crate::serve::plan_with(&config, IpAddr::from([127, 0, 0, 1]), 1, &resolve)?;
+    let plan = crate::config::compile::plan(&config, IpAddr::from([127, 0, 0, 1]), 1, &resolve)?;
     Ok(plan.gateway)
 }

@@ -386,10 +386,7 @@ impl Peer {
     }
 
     pub fn preface(&mut self) {
-        self.send_raw(
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-            "client connection preface",
-        );
+        self.send_raw(h2edge::h2::conn::PREFACE, "client connection preface");
     }
 
     pub fn settings(&mut self, settings: &[(u16, u32)]) {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use h2edge::demo::pki::{Ca, Issued};
 use h2edge::h2::conn;
-use h2edge::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
-use h2edge::proxy::upstreams::Upstreams;
+use h2edge::proxy::gateway::{GatewayConfig, Listener, Service};
+use h2edge::proxy::upstreams::{Endpoint, Upstreams};
 use h2edge::runtime::{self, BackendKind, RuntimeConfig};
 use h2edge::serve::run::Running;
 use h2edge::tls::client::{Identity, UpstreamTls, client_config};
@@ -328,7 +328,7 @@ impl Bed {
         &self,
         dir: &Path,
         config: impl FnOnce(u16) -> String,
-        resolver: Arc<h2edge::serve::Resolver>,
+        resolver: Arc<h2edge::config::compile::Resolver>,
     ) -> (Running, SocketAddr) {
         let (hold, addr) = reserve();
         std::fs::write(dir.join("gateway.yaml"), config(addr.port())).expect("write the config");

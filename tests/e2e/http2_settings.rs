@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use h2edge::h2::conn::PREFACE;
 use h2edge::proxy::gateway::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -15,8 +16,6 @@ use tonic::codegen::http;
 use crate::cases::STEP;
 use crate::h2c_gateway::h2c_config;
 use crate::harness::{run, within};
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// [`h2c_config`] with `gateway` as the Gateway's annotations, plus a DestinationRule for the
 /// upstream Service with `rule` as its annotations (both YAML flow mappings).

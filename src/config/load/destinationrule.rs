@@ -5,14 +5,20 @@ use std::collections::BTreeMap;
 
 use super::secret::{pem_certs_error, pem_key_error, read_file};
 use super::{Head, ObjRef, check, http2, one_of};
+use crate::balance::HashAlgorithm;
+use crate::balance::maglev::is_prime;
+use crate::balance::spec::{
+    DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MINIMUM_RING_SIZE, MAXIMUM_MAGLEV_TABLE_SIZE,
+    MAXIMUM_RING_SIZE,
+};
 use crate::config::model::{
-    CertKeyPair, ConnectionPool, ConsistentHash, DEFAULT_MAGLEV_TABLE_SIZE,
-    DEFAULT_MINIMUM_RING_SIZE, HashAlgorithm, HashCookie, HashKey, Http2Keepalive, Http2Settings,
-    LbPolicy, LoadBalancer, LocalityFailover, LocalityLb, OutlierDetection, SubjectAltName,
-    TcpKeepalive,
+    CertKeyPair, ConnectionPool, ConsistentHash, HashCookie, HashKey, Http2Keepalive,
+    Http2Settings, LbPolicy, LoadBalancer, LocalityFailover, LocalityLb, OutlierDetection,
+    SubjectAltName,
 };
 use crate::config::read::{At, Cx, Fields, Loc};
 use crate::config::syntax;
+use crate::runtime::socket::TcpKeepalive;
 
 #[derive(Debug)]
 pub(crate) struct RawDestinationRule {
@@ -447,10 +453,9 @@ fn consistent_hash(cx: &mut Cx, at: &At) -> Option<ConsistentHash> {
     })
 }
 
-/// Envoy's limit for ring sizes.
-const MAX_RING: i64 = 8_388_608;
-/// Envoy's limit for Maglev tables.
-const MAX_MAGLEV: i64 = 5_000_011;
+/// The balancer's (Envoy's) limits, as the integer bounds the reader checks.
+const MAX_RING: i64 = MAXIMUM_RING_SIZE as i64;
+const MAX_MAGLEV: i64 = MAXIMUM_MAGLEV_TABLE_SIZE as i64;
 
 fn ring_hash(cx: &mut Cx, at: &At) -> Option<HashAlgorithm> {
     let mut f = at.map(cx)?;
@@ -469,7 +474,7 @@ fn maglev_table(cx: &mut Cx, at: &At) -> Option<HashAlgorithm> {
     let size = match f.get("tableSize") {
         Some(s) => s.int(cx, 1, MAX_MAGLEV).and_then(|n| {
             let n = n as u64;
-            if syntax::is_prime(n) {
+            if is_prime(n) {
                 Some(n)
             } else {
                 cx.error(
@@ -647,7 +652,7 @@ fn connection_pool(cx: &mut Cx, at: &At) -> Option<ConnectionPool> {
                 );
                 ok = false;
             }
-            pool.connect_timeout = d;
+            pool.connect_timeout = Some(d);
         }
         pool.tcp_idle_timeout =
             opt_dur(cx, &mut tf, "idleTimeout", &mut ok).filter(|d| !d.is_zero());

@@ -2,9 +2,9 @@
 //! frontend client validation.
 
 use super::{GATEWAY_API, Head, ObjRef, buffers, check, client_conns, http2, obj_ref, one_of};
+use crate::balance::Locality;
 use crate::config::model::{
-    BufferSettings, ClientConnections, FrontendValidationMode, Hostname, Http2Settings, Locality,
-    Protocol,
+    BufferSettings, ClientConnections, FrontendValidationMode, Hostname, Http2Settings, Protocol,
 };
 use crate::config::read::{At, Cx, Fields, Loc};
 use crate::config::syntax;
@@ -111,11 +111,12 @@ fn locality(head: &Head) -> Locality {
     let Some(v) = head.annotations.get(LOCALITY_ANNOTATION) else {
         return Locality::default();
     };
-    let mut parts = v.split('/').map(|s| (!s.is_empty()).then(|| s.to_string()));
+    let mut parts = v.split('/');
+    let mut part = || parts.next().unwrap_or_default().to_string();
     Locality {
-        region: parts.next().flatten(),
-        zone: parts.next().flatten(),
-        subzone: parts.next().flatten(),
+        region: part(),
+        zone: part(),
+        subzone: part(),
     }
 }
 

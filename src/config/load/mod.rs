@@ -25,7 +25,7 @@ pub(crate) use grpcroute::RawGrpcRoute;
 pub(crate) use httproute::RawHttpRoute;
 pub(crate) use routes::{BackendRef, ParentRefRaw, RawRule};
 pub(crate) use secret::{RawConfigMap, RawSecret};
-pub(crate) use service::{RawEndpointSlice, RawService};
+pub(crate) use service::{DEFAULT_DNS_REFRESH, RawEndpointSlice, RawService};
 
 use super::model::Source;
 use super::problem::object_name;

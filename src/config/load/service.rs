@@ -11,6 +11,8 @@ use crate::config::read::{Cx, Fields};
 use crate::config::syntax;
 
 pub(crate) const DNS_REFRESH: &str = "h2edge.io/dns-refresh";
+/// How often a name is resolved again where nothing says: an ExternalName Service without the
+/// annotation, and the names of FQDN EndpointSlices.
 pub(crate) const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(30);
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 

@@ -6,6 +6,7 @@ use super::settle::{Busy, End, settle};
 use crate::h2::conn::{Connection, Handler};
 use crate::h2::error::ErrorCode;
 use crate::h2::fields::FieldList;
+use crate::h2::grpc;
 use crate::proxy::events::Events;
 use crate::proxy::headers;
 use crate::proxy::ids::ConnId;
@@ -46,12 +47,6 @@ pub(in crate::proxy) fn gone<E: Events>(mut side: ClientSide, id: ConnId, w: &mu
     }
 }
 
-fn is_grpc(fields: &FieldList) -> bool {
-    fields
-        .get(b"content-type")
-        .is_some_and(|ct| ct.starts_with(b"application/grpc"))
-}
-
 /// Handles a client connection's events (the connection itself is busy).
 pub(in crate::proxy) struct ClientHandler<'a, E> {
     side: &'a mut ClientSide,
@@ -71,7 +66,7 @@ impl<'a, E: Events> ClientHandler<'a, E> {
 
 impl<E: Events> Handler for ClientHandler<'_, E> {
     fn on_headers(&mut self, stream_id: u32, fields: &FieldList, end_stream: bool) {
-        let grpc = is_grpc(fields);
+        let grpc = fields.get(b"content-type").is_some_and(grpc::is_grpc);
         let side = &mut *self.side;
         let w = &mut *self.w;
         w.events.stream_started(side.listener);

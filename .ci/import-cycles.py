@@ -7,7 +7,8 @@
 #   python3 .ci/import-cycles.py src/proxy -v     # and print every edge
 import os, re, sys
 root = sys.argv[1].rstrip('/')
-crate_prefix = 'crate::' + root.replace('src/','').replace('/','::')
+rel_root = os.path.relpath(root, 'src')
+prefix = [] if rel_root == '.' else rel_root.split('/')  # the module path of `root`
 files = {}
 for d, _, fs in os.walk(root):
     for f in fs:
@@ -21,9 +22,8 @@ def resolve(cur, path):
     base = cur.split('::') if cur else []
     # a file `x.rs` is module x; `x/mod.rs` is x; its `super` is parent
     if parts[0] == 'crate':
-        pre = crate_prefix.split('::')[1:]
-        if parts[1:1+len(pre)] != pre: return None
-        parts = parts[1+len(pre):]; base = []
+        if parts[1:1+len(prefix)] != prefix: return None
+        parts = parts[1+len(prefix):]; base = []
     elif parts[0] == 'super':
         while parts and parts[0] == 'super':
             base = base[:-1]; parts = parts[1:]

@@ -1,6 +1,6 @@
 //! What one worker's gateway is configured with: its listeners, what it does with the streams it
 //! is sent (answer, echo, or proxy through the route table and clusters), HTTP/2 settings and
-//! buffer limits. Built by `serve/` from the configuration; each worker holds it in an `Arc`.
+//! buffer limits. Built by `config::compile::plan` from the configuration; each worker holds it in an `Arc`.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -129,8 +129,10 @@ impl<E: Events> Worker<E> {
 
     /// Outlier detection: endpoint `ep` answered `status` (see [`Pool::record_answer`]).
     pub(super) fn record_answer(&mut self, ep: usize, status: u16) {
-        if let Some(e) = self.pool.endpoint_ref(ep) {
-            self.events.answered(e, status);
+        if E::ENABLED {
+            if let Some(e) = self.pool.endpoint_ref(ep) {
+                self.events.answered(e, status);
+            }
         }
         let Worker {
             pool,

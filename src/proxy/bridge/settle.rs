@@ -72,20 +72,22 @@ pub(in crate::proxy) fn settle<E: Events>(
     let Some(b) = w.bridges.remove(id) else {
         return;
     };
-    let outcome = match end {
-        End::Complete => Outcome::Complete,
-        End::ClientGone => Outcome::ClientGone,
-        End::UpstreamFailed(code) => Outcome::UpstreamFailed(code),
-        End::Aborted(why) => Outcome::Local(why.reason()),
-        End::Unplaced(reason) => Outcome::Local(reason),
-    };
-    w.events.stream_ended(&StreamEnd {
-        listener: b.listener as usize,
-        endpoint: w.pool.endpoint_ref(b.endpoint),
-        outcome,
-        responded: b.responded,
-        grpc: b.grpc,
-    });
+    if E::ENABLED {
+        let outcome = match end {
+            End::Complete => Outcome::Complete,
+            End::ClientGone => Outcome::ClientGone,
+            End::UpstreamFailed(code) => Outcome::UpstreamFailed(code),
+            End::Aborted(why) => Outcome::Local(why.reason()),
+            End::Unplaced(reason) => Outcome::Local(reason),
+        };
+        w.events.stream_ended(&StreamEnd {
+            listener: b.listener as usize,
+            endpoint: w.pool.endpoint_ref(b.endpoint),
+            outcome,
+            responded: b.responded,
+            grpc: b.grpc,
+        });
+    }
     let responded = b.responded;
     if let Some((up, up_stream)) = b.upstream {
         w.pool.stream_closed(b.endpoint);
@@ -101,7 +103,8 @@ pub(in crate::proxy) fn settle<E: Events>(
     let (client, client_stream) = b.client;
     let held = b.request.data.len().saturating_sub(b.credited);
     // A stream the client reset gave its held bytes back with the reset.
-    let release = (end != End::ClientGone).then_some(Action::Release(client_stream, held));
+    let release =
+        (end != End::ClientGone && held > 0).then_some(Action::Release(client_stream, held));
     let answer = match end {
         End::Complete | End::ClientGone => None,
         End::UpstreamFailed(code) if responded => Some(Action::Reset(

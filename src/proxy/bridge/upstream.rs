@@ -152,8 +152,10 @@ impl<E: Events> Handler for UpstreamHandler<'_, E> {
     }
 
     fn on_goaway(&mut self, last_stream_id: u32, code: ErrorCode, _debug: &[u8]) {
-        if let Some(e) = self.w.pool.endpoint_ref(self.side.endpoint) {
-            self.w.events.upstream_goaway(e, code);
+        if E::ENABLED {
+            if let Some(e) = self.w.pool.endpoint_ref(self.side.endpoint) {
+                self.w.events.upstream_goaway(e, code);
+            }
         }
         // Streams above `last_stream_id` were not processed (RFC 9113 §6.8): answer them here.
         let unprocessed: Vec<(u32, BridgeId)> = self

@@ -10,8 +10,10 @@
 //! - [`config`]: Gateway API / Istio YAML read and validated; [`serve`] turns it into what the
 //!   workers run (`h2edge run`).
 //! - [`demo`]: the embedded demo's throwaway PKI and local backends.
+//! - [`admin`]: the admin listener (health, readiness, Prometheus metrics), off the hot path.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod demo;

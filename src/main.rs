@@ -4,16 +4,17 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use cli::Usage;
-use h2edge::demo;
 use h2edge::runtime::{self, BackendKind};
+use h2edge::{admin, demo};
 
 mod cli;
 
-const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N] [--drain-timeout D]
+const USAGE: &str =
+    "usage: h2edge run CONFIG... [--bind IP] [--workers N] [--drain-timeout D] [--admin ADDR]
        h2edge check CONFIG...
        h2edge route CONFIG... --authority HOST --path PATH [--method M] [-H NAME:VALUE]...
                     [--grpc] [--port N] [--source IP]
-       h2edge demo [--listen ADDR] [--h2c-listen ADDR] [--workers N]
+       h2edge demo [--listen ADDR] [--h2c-listen ADDR] [--workers N] [--admin ADDR|off]
 
   CONFIG  Gateway API / Istio YAML files, or directories of *.yaml / *.yml (docs/config.md).
 
@@ -24,7 +25,9 @@ const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N] [--dr
           new connections are refused, clients get GOAWAY, streams in flight may finish for
           --drain-timeout (a Gateway API duration such as 30s or 1m30s; default 30s), then
           h2edge exits 0; a second SIGTERM or Ctrl-C stops it at once. A reload that removes a
-          listener port drains that port's connections the same way.
+          listener port drains that port's connections the same way. --admin ADDR (for example
+          127.0.0.1:9901, loopback) serves /healthz, /ready (503 until listening and while
+          draining) and /metrics (Prometheus) over HTTP/1.1.
 
   check   validate CONFIG: print a summary and exit 0, or print every problem as
           file:line: Kind/name: field: reason and exit 1.
@@ -38,7 +41,8 @@ const USAGE: &str = "usage: h2edge run CONFIG... [--bind IP] [--workers N] [--dr
 
   demo    run the gateway in front of three embedded gRPC echo backends (mutual TLS), with a
           throwaway PKI: a TLS listener (--listen, default 127.0.0.1:8443, ALPN h2) and a
-          cleartext HTTP/2 listener (--h2c-listen, default 127.0.0.1:8080). Ctrl-C stops it.
+          cleartext HTTP/2 listener (--h2c-listen, default 127.0.0.1:8080), and the admin
+          listener (--admin, default 127.0.0.1:9901; off to have none). Ctrl-C stops it.
 
   H2EDGE_IO=epoll forces the epoll backend (io_uring is used where the kernel allows it).";
 
@@ -79,10 +83,15 @@ fn run_demo(args: &[String]) -> Result<(), String> {
         workers: 0,
         backend: BackendKind::Epoll,
     };
+    let mut admin = Some(admin::DEFAULT_ADDR.to_string());
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--admin" => {
+                let v = value()?;
+                admin = (v != "off").then(|| v.clone());
+            }
             "--listen" => {
                 let v = value()?;
                 options.listen = v.parse().map_err(|e| format!("--listen {v}: {e}"))?;
@@ -101,6 +110,19 @@ fn run_demo(args: &[String]) -> Result<(), String> {
     let (backend, shutdown) = runtime::prepare("h2edge").map_err(|e| e.to_string())?;
     options.backend = backend;
     let running = demo::start(&options, shutdown).map_err(|e| e.to_string())?;
+    let status = admin::Status::new();
+    status.set_ready();
+    // The demo runs without its admin listener when the port is taken (another demo, say).
+    let admin = match admin.map(|a| a.parse().map_err(|e| format!("--admin {a}: {e}"))) {
+        Some(addr) => match admin::Admin::start(addr?, status) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("h2edge demo: no admin listener: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let (tls, h2c, ca) = (
         options.listen,
         options.h2c_listen,
@@ -126,6 +148,10 @@ fn run_demo(args: &[String]) -> Result<(), String> {
         "  cargo run --release --example grpc_echo -- https://localhost:{} {ca}   (gRPC calls, one connection)",
         tls.port()
     );
+    if let Some(a) = &admin {
+        let a = a.addr();
+        println!("  curl http://{a}/metrics   (admin: /healthz /ready /metrics)");
+    }
     println!("Ctrl-C stops it.");
     running.wait().map_err(|e| e.to_string())?;
     println!("h2edge demo: stopped");

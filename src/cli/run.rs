@@ -1,17 +1,19 @@
-//! `h2edge run CONFIG... [--bind IP] [--workers N] [--drain-timeout D]`: the gateway as it runs in
+//! `h2edge run CONFIG... [--bind IP] [--workers N] [--drain-timeout D] [--admin ADDR]`: the gateway
+//! as it runs in
 //! production, from Gateway API / Istio YAML. A changed file (checked every second; the files the
 //! config names too) or SIGHUP reloads it; a config with problems is reported and the running one
 //! stays in force. DNS names are resolved again at their refresh interval. SIGTERM or SIGINT
 //! drains: no new connections, GOAWAY to clients, streams in flight finish (up to the drain
 //! timeout), then exit 0; a second one ends the drain at once.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use h2edge::admin::{Admin, Status};
 use h2edge::config::syntax::gateway_duration;
 use h2edge::runtime::{self, BackendKind};
 use h2edge::serve::run::{DEFAULT_DRAIN_TIMEOUT, Options, start};
@@ -27,8 +29,8 @@ const TICK: Duration = Duration::from_millis(50);
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: &[String]) -> Result<ExitCode, Usage> {
-    let (paths, options) = parse(args)?;
-    Ok(match serve(&paths, options) {
+    let (paths, options, admin) = parse(args)?;
+    Ok(match serve(&paths, options, admin) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("h2edge: {e}");
@@ -37,8 +39,9 @@ pub fn run(args: &[String]) -> Result<ExitCode, Usage> {
     })
 }
 
-fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options), Usage> {
+fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options, Option<SocketAddr>), Usage> {
     let mut paths = Vec::new();
+    let mut admin = None;
     let mut options = Options {
         bind: IpAddr::from([0, 0, 0, 0]),
         workers: 0,
@@ -57,6 +60,13 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options), Usage> {
                 options.bind = v
                     .parse()
                     .map_err(|e| Usage(format!("run: --bind {v}: {e}")))?;
+            }
+            "--admin" => {
+                let v = value()?;
+                admin = Some(
+                    v.parse()
+                        .map_err(|e| Usage(format!("run: --admin {v}: {e}")))?,
+                );
             }
             "--workers" => {
                 let v = value()?;
@@ -78,10 +88,10 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options), Usage> {
     if paths.is_empty() {
         return Err(Usage("run: no CONFIG given".into()));
     }
-    Ok((paths, options))
+    Ok((paths, options, admin))
 }
 
-fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
+fn serve(paths: &[PathBuf], mut options: Options, admin: Option<SocketAddr>) -> Result<(), String> {
     options.backend = runtime::announce_backend("h2edge").map_err(|e| e.to_string())?;
     runtime::trim::start();
     let (hup, term) = (
@@ -95,8 +105,22 @@ fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
     register(signal_hook::consts::SIGTERM, &term)?;
     register(signal_hook::consts::SIGINT, &term)?;
 
+    let status = Status::new();
+    // Bound before the configuration is loaded: /ready answers 503 until the listeners are.
+    let admin = match admin {
+        Some(addr) => {
+            let a = Admin::start(addr, status.clone()).map_err(|e| format!("--admin {e}"))?;
+            eprintln!(
+                "h2edge: admin on http://{}/ (/healthz /ready /metrics)",
+                a.addr()
+            );
+            Some(a)
+        }
+        None => None,
+    };
     let shutdown = Arc::new(AtomicBool::new(false));
     let (mut running, describe) = start(paths, &options, shutdown)?;
+    status.set_ready();
     for line in describe {
         eprintln!("h2edge: {line}");
     }
@@ -112,6 +136,7 @@ fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
                 eprintln!("h2edge: second signal: stopping now");
                 break;
             }
+            status.set_draining();
             draining = Some(running.drain());
             eprintln!(
                 "h2edge: draining: no new connections, streams in flight may finish within {:?}",
@@ -136,12 +161,14 @@ fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
         if hup.swap(false, Ordering::Relaxed) || running.changed() {
             match running.reload() {
                 Ok(describe) => {
+                    status.reloaded(true);
                     eprintln!("h2edge: configuration reloaded");
                     for line in describe {
                         eprintln!("h2edge: {line}");
                     }
                 }
                 Err(e) => {
+                    status.reloaded(false);
                     eprintln!("h2edge: reload refused, the running configuration stays:\n{e}")
                 }
             }
@@ -159,5 +186,7 @@ fn serve(paths: &[PathBuf], mut options: Options) -> Result<(), String> {
             }
         }
     }
-    running.stop().map_err(|e| e.to_string())
+    let stopped = running.stop().map_err(|e| e.to_string());
+    drop(admin);
+    stopped
 }

@@ -17,6 +17,7 @@ pub struct Gateway {
 impl Gateway {
     /// Writes `config` to `dir/gateway.yaml` (rewrite it to reload), starts `h2edge run` on it with one worker, and
     /// waits until it says it is running.
+    #[allow(dead_code)] // a crate that passes arguments uses `start_with` only
     pub fn start(dir: &Path, config: &str) -> Gateway {
         Gateway::start_with(dir, config, &[])
     }

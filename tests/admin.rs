@@ -1,0 +1,168 @@
+//! The admin listener of `h2edge run --admin ADDR`: `/healthz`, `/ready` and `/metrics` over
+//! HTTP/1.1 (what curl, Prometheus and kubelet probes speak), with the reload counters following
+//! what the control thread did.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[path = "common/run_gateway.rs"]
+mod run_gateway;
+use run_gateway::{Gateway, free_port};
+
+#[path = "common/h2c_gateway.rs"]
+mod h2c_gateway;
+use h2c_gateway::h2c_config;
+
+/// `GET path` over HTTP/1.1: the status code and the body.
+fn get(admin: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(admin).expect("connect to the admin listener");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP response");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    (code, body.to_string())
+}
+
+/// The value of the sample `series` (name with its labels, as printed) in a `/metrics` body.
+fn sample(metrics: &str, series: &str) -> Option<u64> {
+    metrics.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// Every sample line belongs to a family announced by `# HELP` and `# TYPE` before it, counters end
+/// in `_total`, and every value is a number: the exposition format Prometheus reads.
+fn check_format(metrics: &str) {
+    let mut typed: Vec<(String, String)> = Vec::new();
+    let mut helped: Vec<String> = Vec::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.push(rest.split(' ').next().unwrap_or("").to_string());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(
+                helped.iter().any(|h| h == name),
+                "{name}: TYPE without HELP"
+            );
+            if kind == "counter" {
+                assert!(
+                    name.ends_with("_total"),
+                    "counter {name} must end in _total"
+                );
+            }
+            typed.push((name.to_string(), kind.to_string()));
+        } else {
+            let (series, value) = line.rsplit_once(' ').expect("a sample line");
+            let name = series.split('{').next().unwrap_or("");
+            assert!(
+                typed.iter().any(|(t, _)| t == name),
+                "{name}: sample without # TYPE"
+            );
+            assert!(value.parse::<f64>().is_ok(), "{line}: value");
+        }
+    }
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package) reads `metrics` without a complaint.
+/// Skipped where promtool is missing, unless `CI` is set (CI installs it).
+fn promtool_accepts(metrics: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("promtool not run ({e}): install the prometheus package");
+            return;
+        }
+        Err(e) => panic!("promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn health_readiness_and_metrics_follow_the_gateway() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin");
+    let port = free_port();
+    let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let upstream: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let config = h2c_config(port, upstream);
+    let gateway = Gateway::start_with(&dir, &config, &["--admin", &admin.to_string()]);
+    assert!(
+        gateway
+            .started
+            .iter()
+            .any(|l| l.contains(&format!("admin on http://{admin}/"))),
+        "{:?}",
+        gateway.started
+    );
+    assert_eq!(get(admin, "/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(get(admin, "/ready"), (200, "ready\n".to_string()));
+    assert_eq!(get(admin, "/nothing").0, 404);
+
+    let (code, metrics) = get(admin, "/metrics");
+    assert_eq!(code, 200);
+    check_format(&metrics);
+    promtool_accepts(&metrics);
+    let version = format!(
+        "h2edge_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(sample(&metrics, &version), Some(1));
+    assert_eq!(sample(&metrics, "h2edge_ready"), Some(1));
+    assert_eq!(
+        sample(&metrics, "h2edge_config_reloads_total{result=\"ok\"}"),
+        Some(0)
+    );
+    assert_eq!(
+        sample(&metrics, "h2edge_config_reloads_total{result=\"failed\"}"),
+        Some(0)
+    );
+
+    // A broken file is refused, a good one taken: each counted.
+    let path = dir.join("gateway.yaml");
+    std::fs::write(&path, "kind: Gateway\nspec: [").expect("write");
+    gateway.wait_for("reload refused");
+    std::fs::write(&path, config.replace("name: all", "name: all-again")).expect("write");
+    gateway.wait_for("configuration reloaded");
+    let (_, metrics) = get(admin, "/metrics");
+    assert_eq!(
+        sample(&metrics, "h2edge_config_reloads_total{result=\"ok\"}"),
+        Some(1)
+    );
+    assert_eq!(
+        sample(&metrics, "h2edge_config_reloads_total{result=\"failed\"}"),
+        Some(1)
+    );
+    gateway.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,6 +10,7 @@
 //! - [`config`]: Gateway API / Istio YAML read and validated; [`serve`] turns it into what the
 //!   workers run (`h2edge run`).
 //! - [`demo`]: the embedded demo's throwaway PKI and local backends.
+//! - [`observe`]: what the workers count, summed for `/metrics`.
 //! - [`admin`]: the admin listener (health, readiness, Prometheus metrics), off the hot path.
 #![deny(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod h2;
+pub mod observe;
 pub mod proxy;
 pub mod route;
 pub mod runtime;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use cli::Usage;
 use h2edge::runtime::{self, BackendKind};
-use h2edge::{admin, demo};
+use h2edge::{admin, demo, observe};
 
 mod cli;
 
@@ -82,6 +82,7 @@ fn run_demo(args: &[String]) -> Result<(), String> {
         h2c_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         workers: 0,
         backend: BackendKind::Epoll,
+        metrics: None,
     };
     let mut admin = Some(admin::DEFAULT_ADDR.to_string());
     let mut it = args.iter();
@@ -109,12 +110,14 @@ fn run_demo(args: &[String]) -> Result<(), String> {
     }
     let (backend, shutdown) = runtime::prepare("h2edge").map_err(|e| e.to_string())?;
     options.backend = backend;
+    let metrics = std::sync::Arc::new(observe::Registry::default());
+    options.metrics = admin.is_some().then(|| metrics.clone());
     let running = demo::start(&options, shutdown).map_err(|e| e.to_string())?;
     let status = admin::Status::new();
     status.set_ready();
     // The demo runs without its admin listener when the port is taken (another demo, say).
     let admin = match admin.map(|a| a.parse().map_err(|e| format!("--admin {a}: {e}"))) {
-        Some(addr) => match admin::Admin::start(addr?, status) {
+        Some(addr) => match admin::Admin::start(addr?, status, metrics) {
             Ok(a) => Some(a),
             Err(e) => {
                 eprintln!("h2edge demo: no admin listener: {e}");

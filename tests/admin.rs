@@ -15,6 +15,12 @@ use run_gateway::{Gateway, free_port};
 mod h2c_gateway;
 use h2c_gateway::h2c_config;
 
+#[path = "common/raw_h2.rs"]
+mod raw_h2;
+use raw_h2::{Recorder, drive, timed};
+
+use h2edge::h2::conn::{Config, Connection, Role};
+
 /// `GET path` over HTTP/1.1: the status code and the body.
 fn get(admin: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(admin).expect("connect to the admin listener");
@@ -162,6 +168,65 @@ fn health_readiness_and_metrics_follow_the_gateway() {
     assert_eq!(
         sample(&metrics, "h2edge_config_reloads_total{result=\"failed\"}"),
         Some(1)
+    );
+    gateway.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Requests the gateway answers itself are counted per reason, and every request as a stream:
+/// the counts in `/metrics` are exactly what was sent.
+#[test]
+fn metrics_count_what_the_workers_did() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-counts");
+    let port = free_port();
+    let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let upstream: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    // Only /known has a route: anything else is answered 404 (no route) by the gateway.
+    let config = h2c_config(port, upstream).replace(
+        "rules: [{backendRefs: [{name: up, port: 80}]}]",
+        "rules: [{matches: [{path: {type: PathPrefix, value: /known}}], backendRefs: [{name: up, port: 80}]}]",
+    );
+    assert!(config.contains("/known"));
+    let gateway = Gateway::start_with(&dir, &config, &["--admin", &admin.to_string()]);
+    const SENT: usize = 7;
+    let mut sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
+    let authority = format!("127.0.0.1:{port}");
+    for _ in 0..SENT {
+        let request: [(&[u8], &[u8]); 4] = [
+            (b":method", b"GET"),
+            (b":scheme", b"http"),
+            (b":authority", authority.as_bytes()),
+            (b":path", b"/unknown"),
+        ];
+        conn.open_stream(request, true).expect("open stream");
+    }
+    let mut h = Recorder::default();
+    drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() == SENT);
+    assert!(
+        h.heads
+            .iter()
+            .all(|(_, fields)| fields.iter().any(|f| f.0 == ":status" && f.1 == "404"))
+    );
+    let (_, metrics) = get(admin, "/metrics");
+    check_format(&metrics);
+    promtool_accepts(&metrics);
+    assert_eq!(sample(&metrics, "h2edge_streams_total"), Some(SENT as u64));
+    assert_eq!(
+        sample(&metrics, "h2edge_local_answers_total{reason=\"no_route\"}"),
+        Some(SENT as u64)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "h2edge_local_answers_total{reason=\"unavailable\"}"
+        ),
+        Some(0)
+    );
+    assert_eq!(
+        sample(&metrics, "h2edge_streams_ended_total{outcome=\"complete\"}"),
+        Some(0),
+        "no stream was proxied"
     );
     gateway.stop();
     let _ = std::fs::remove_dir_all(&dir);

@@ -5,11 +5,15 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::Status;
+use crate::h2::conn::Limit;
+use crate::observe::{CLASSES, OUTCOMES, Registry};
+use crate::proxy::local::Reason;
 
 pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub(super) fn render(status: &Status) -> String {
+pub(super) fn render(status: &Status, workers: &Registry) -> String {
     let mut out = String::new();
+    traffic(&mut out, workers);
     family(
         &mut out,
         "h2edge_build_info",
@@ -65,4 +69,112 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
+}
+
+/// What the workers counted, summed.
+fn traffic(out: &mut String, w: &Registry) {
+    family(
+        out,
+        "h2edge_streams_total",
+        "counter",
+        "Client streams the gateway routed (every request).",
+        &[("", w.sum(|c| c.streams.get()))],
+    );
+    let ended: Vec<(String, u64)> = OUTCOMES
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (format!("outcome=\"{o}\""), w.sum(|c| c.ended[i].get())))
+        .collect();
+    labeled(
+        out,
+        "h2edge_streams_ended_total",
+        "counter",
+        "Proxied streams ended, by how: complete, the client went, the upstream failed, or answered locally.",
+        &ended,
+    );
+    let responses: Vec<(String, u64)> = CLASSES
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (format!("class=\"{k}\""), w.sum(|c| c.responses[i].get())))
+        .collect();
+    labeled(
+        out,
+        "h2edge_upstream_responses_total",
+        "counter",
+        "Upstream answers by HTTP status class (a gRPC status as Envoy maps it; an upstream failure as 502).",
+        &responses,
+    );
+    let local: Vec<(String, u64)> = Reason::ALL
+        .iter()
+        .map(|r| {
+            (
+                format!("reason=\"{}\"", r.label()),
+                w.sum(|c| c.local[r.index()].get()),
+            )
+        })
+        .collect();
+    labeled(
+        out,
+        "h2edge_local_answers_total",
+        "counter",
+        "Streams the gateway answered itself, by reason.",
+        &local,
+    );
+    family(
+        out,
+        "h2edge_replays_total",
+        "counter",
+        "Streams an upstream did not process, sent again.",
+        &[("", w.sum(|c| c.replays.get()))],
+    );
+    labeled(
+        out,
+        "h2edge_upstream_connections_total",
+        "counter",
+        "Upstream connections, by result: answered (SETTINGS acknowledged) or failed before answering.",
+        &[
+            (
+                "result=\"answered\"".to_string(),
+                w.sum(|c| c.upstream_answered.get()),
+            ),
+            (
+                "result=\"failed\"".to_string(),
+                w.sum(|c| c.upstream_failed.get()),
+            ),
+        ],
+    );
+    family(
+        out,
+        "h2edge_upstream_goaways_total",
+        "counter",
+        "GOAWAY frames received from upstreams.",
+        &[("", w.sum(|c| c.upstream_goaways.get()))],
+    );
+    family(
+        out,
+        "h2edge_outlier_ejections_total",
+        "counter",
+        "Endpoints ejected by outlier detection (per worker: each worker ejects on what it saw).",
+        &[("", w.sum(|c| c.ejections.get()))],
+    );
+    let mut limits = Vec::new();
+    for (p, peer) in ["client", "upstream"].iter().enumerate() {
+        for (i, l) in Limit::ALL.iter().enumerate() {
+            let n = w.sum(|c| c.limits[p][i].get());
+            limits.push((format!("limit=\"{}\",peer=\"{peer}\"", l.label()), n));
+        }
+    }
+    labeled(
+        out,
+        "h2edge_abuse_limits_tripped_total",
+        "counter",
+        "Connections ended with GOAWAY ENHANCE_YOUR_CALM for an abuse limit, by limit and peer.",
+        &limits,
+    );
+}
+
+/// [`family`] with owned label sets.
+fn labeled(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let samples: Vec<(&str, u64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    family(out, name, kind, help, &samples);
 }

@@ -20,6 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tiny_http::{Header, Method, Request, Response, Server};
 
+use crate::observe::Registry;
+
 /// The address `--admin` listens on unless told otherwise: loopback only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9901";
 
@@ -89,7 +91,11 @@ pub struct Admin {
 
 impl Admin {
     /// Listens on `addr` and serves the admin endpoints from `status` on a thread of its own.
-    pub fn start(addr: SocketAddr, status: Arc<Status>) -> io::Result<Admin> {
+    pub fn start(
+        addr: SocketAddr,
+        status: Arc<Status>,
+        metrics: Arc<Registry>,
+    ) -> io::Result<Admin> {
         let server = Server::http(addr).map_err(|e| io::Error::other(format!("{addr}: {e}")))?;
         let addr = server
             .server_addr()
@@ -101,7 +107,7 @@ impl Admin {
             .name("h2edge-admin".into())
             .spawn(move || {
                 for request in serving.incoming_requests() {
-                    answer(request, &status);
+                    answer(request, &status, &metrics);
                 }
             })?;
         Ok(Admin {
@@ -126,7 +132,7 @@ impl Drop for Admin {
     }
 }
 
-fn answer(request: Request, status: &Status) {
+fn answer(request: Request, status: &Status, workers: &Registry) {
     let path = request.url().split('?').next().unwrap_or("");
     let (code, content_type, body) = match (request.method(), path) {
         (Method::Get | Method::Head, "/healthz") => (200, TEXT, "ok\n".to_string()),
@@ -135,7 +141,7 @@ fn answer(request: Request, status: &Status) {
         }
         (Method::Get | Method::Head, "/ready") => (503, TEXT, "not ready\n".to_string()),
         (Method::Get | Method::Head, "/metrics") => {
-            (200, metrics::CONTENT_TYPE, metrics::render(status))
+            (200, metrics::CONTENT_TYPE, metrics::render(status, workers))
         }
         (_, "/healthz" | "/ready" | "/metrics") => (405, TEXT, "GET only\n".to_string()),
         _ => (

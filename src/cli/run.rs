@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use h2edge::admin::{Admin, Status};
 use h2edge::config::syntax::gateway_duration;
+use h2edge::observe::Registry;
 use h2edge::runtime::{self, BackendKind};
 use h2edge::serve::run::{DEFAULT_DRAIN_TIMEOUT, Options, start};
 
@@ -47,6 +48,7 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, Options, Option<SocketAddr>),
         workers: 0,
         backend: BackendKind::Epoll,
         drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        metrics: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -109,7 +111,10 @@ fn serve(paths: &[PathBuf], mut options: Options, admin: Option<SocketAddr>) -> 
     // Bound before the configuration is loaded: /ready answers 503 until the listeners are.
     let admin = match admin {
         Some(addr) => {
-            let a = Admin::start(addr, status.clone()).map_err(|e| format!("--admin {e}"))?;
+            let metrics = Arc::new(Registry::default());
+            options.metrics = Some(metrics.clone());
+            let a =
+                Admin::start(addr, status.clone(), metrics).map_err(|e| format!("--admin {e}"))?;
             eprintln!(
                 "h2edge: admin on http://{}/ (/healthz /ready /metrics)",
                 a.addr()

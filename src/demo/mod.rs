@@ -32,6 +32,8 @@ pub struct Options {
     pub h2c_listen: SocketAddr,
     pub workers: usize,
     pub backend: BackendKind,
+    /// Where the gateway's workers count what they do (for `/metrics`).
+    pub metrics: Option<Arc<crate::observe::Registry>>,
 }
 
 /// A running demo.
@@ -169,6 +171,7 @@ pub fn start(options: &Options, shutdown: Arc<AtomicBool>) -> std::io::Result<Ru
         listen: vec![options.listen, options.h2c_listen],
         gateway,
         backend: options.backend,
+        metrics: options.metrics.clone(),
     };
     handles.extend(runtime::spawn(&config, shutdown.clone())?);
     Ok(Running {

@@ -38,6 +38,41 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for the metrics that count them.
+    pub const ALL: [Reason; 10] = [
+        Reason::Demo,
+        Reason::NoRoute,
+        Reason::NoBackend,
+        Reason::NoHealthyUpstream,
+        Reason::Timeout,
+        Reason::Overflow,
+        Reason::Unavailable,
+        Reason::UpstreamFailed,
+        Reason::Stalled,
+        Reason::OverBudget,
+    ];
+
+    /// Its name as a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Demo => "demo",
+            Reason::NoRoute => "no_route",
+            Reason::NoBackend => "no_backend",
+            Reason::NoHealthyUpstream => "no_healthy_upstream",
+            Reason::Timeout => "timeout",
+            Reason::Overflow => "overflow",
+            Reason::Unavailable => "unavailable",
+            Reason::UpstreamFailed => "upstream_failed",
+            Reason::Stalled => "stalled",
+            Reason::OverBudget => "over_budget",
+        }
+    }
+
+    /// Its place in [`Reason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     fn http_status(self) -> &'static [u8] {
         match self {
             Reason::Demo => b"200",

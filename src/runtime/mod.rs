@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 
+use crate::observe::Registry;
 use crate::proxy::gateway::GatewayConfig;
 
 /// Which I/O backend the workers use.
@@ -99,6 +100,8 @@ pub struct RuntimeConfig {
     pub listen: Vec<SocketAddr>,
     pub gateway: Arc<GatewayConfig>,
     pub backend: BackendKind,
+    /// Where the workers count what they do (for `/metrics`); `None`: nowhere.
+    pub metrics: Option<Arc<Registry>>,
 }
 
 /// Starts the workers and waits for them; they stop when `shutdown` is set.
@@ -148,6 +151,7 @@ pub fn spawn_reloadable(
         let kind = config.backend;
         let shutdown = shutdown.clone();
         let seed = crate::balance::worker_seed(i as u64);
+        let recorder = config.metrics.as_ref().map(|m| m.worker());
         let handle = thread::Builder::new()
             .name(format!("h2edge-worker-{i}"))
             .spawn(move || {
@@ -157,12 +161,18 @@ pub fn spawn_reloadable(
                     }
                 }
                 // Each ring belongs to the thread that uses it.
-                match kind {
-                    BackendKind::IoUring => {
-                        worker::run(uring::Uring::new()?, listeners, gateway, seed, shutdown)
+                match (kind, recorder) {
+                    (BackendKind::IoUring, Some(r)) => {
+                        worker::run(uring::Uring::new()?, listeners, gateway, seed, shutdown, r)
                     }
-                    BackendKind::Epoll => {
-                        worker::run(epoll::Epoll::new()?, listeners, gateway, seed, shutdown)
+                    (BackendKind::IoUring, None) => {
+                        worker::run(uring::Uring::new()?, listeners, gateway, seed, shutdown, ())
+                    }
+                    (BackendKind::Epoll, Some(r)) => {
+                        worker::run(epoll::Epoll::new()?, listeners, gateway, seed, shutdown, r)
+                    }
+                    (BackendKind::Epoll, None) => {
+                        worker::run(epoll::Epoll::new()?, listeners, gateway, seed, shutdown, ())
                     }
                 }
             })?;
@@ -186,10 +196,10 @@ pub fn spawn_one(
             let slot = Arc::new(slot::ConfigSlot::new(gateway));
             match kind {
                 BackendKind::IoUring => {
-                    worker::run(uring::Uring::new()?, listeners, slot, 0, shutdown)
+                    worker::run(uring::Uring::new()?, listeners, slot, 0, shutdown, ())
                 }
                 BackendKind::Epoll => {
-                    worker::run(epoll::Epoll::new()?, listeners, slot, 0, shutdown)
+                    worker::run(epoll::Epoll::new()?, listeners, slot, 0, shutdown, ())
                 }
             }
         })

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::io::{Backend, Sink, Token};
 use super::listener::Listening;
 use super::slot::ConfigSlot;
+use crate::proxy::events::Events;
 use crate::proxy::gateway::{Gateway, IoRequest};
 
 /// How often an idle worker wakes to look at the shutdown flag.
@@ -24,8 +25,8 @@ const IDLE_WAKE: Duration = Duration::from_millis(100);
 const AFTER_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The gateway plus what the backend reported during one poll.
-struct State {
-    gateway: Gateway,
+struct State<E> {
+    gateway: Gateway<E>,
     listening: Listening,
     accepted: Vec<(usize, TcpStream, SocketAddr)>,
     /// Sockets waiting for room to write.
@@ -35,12 +36,14 @@ struct State {
 }
 
 /// Runs one worker until `shutdown` is set, or until a drain published through `slot` is over.
+/// What the worker's gateway does is reported to `events` (`()`: nowhere).
 pub fn run(
     mut backend: impl Backend,
     listeners: Vec<TcpListener>,
     slot: Arc<ConfigSlot>,
     seed: u64,
     shutdown: Arc<AtomicBool>,
+    events: impl Events,
 ) -> io::Result<()> {
     let (mut generation, mut config) = slot.current();
     let addrs = listeners
@@ -53,7 +56,7 @@ pub fn run(
         listening.listening(n, addr);
     }
     let mut st = State {
-        gateway: Gateway::new(config.clone(), Instant::now(), seed),
+        gateway: Gateway::with_events(config.clone(), Instant::now(), seed, events),
         listening,
         accepted: Vec::new(),
         blocked: Vec::new(),
@@ -101,7 +104,7 @@ pub fn run(
     Ok(())
 }
 
-impl State {
+impl<E: Events> State<E> {
     /// A reload changed the listeners to `listen`: listens on the new addresses with the sockets
     /// the control thread bound, stops the removed ones, and has their clients drain until
     /// `deadline`.
@@ -223,7 +226,7 @@ impl State {
     }
 }
 
-impl Sink for State {
+impl<E: Events> Sink for State<E> {
     fn accepted(&mut self, listener: usize, stream: TcpStream, peer: SocketAddr) {
         self.accepted.push((listener, stream, peer));
     }

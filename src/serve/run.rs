@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::system_resolver;
 use crate::config::compile::{self, Plan, Resolver};
 use crate::config::{self, Config};
+use crate::observe::Registry;
 use crate::proxy::settings::GatewayConfig;
 use crate::runtime::slot::ConfigSlot;
 use crate::runtime::{self, BackendKind, RuntimeConfig};
@@ -33,6 +34,8 @@ pub struct Options {
     /// How long a drain (shutdown, or the clients of a listener a reload removed) lets streams
     /// finish before they are cut.
     pub drain_timeout: Duration,
+    /// Where the workers count what they do (`--admin`'s `/metrics`); `None`: nowhere.
+    pub metrics: Option<Arc<Registry>>,
 }
 
 /// How long streams may take to finish on shutdown unless `--drain-timeout` says otherwise: as
@@ -85,6 +88,7 @@ pub fn start_with(
             listen: plan.listen.clone(),
             gateway: plan.gateway,
             backend: options.backend,
+            metrics: options.metrics.clone(),
         },
         slot.clone(),
         shutdown.clone(),

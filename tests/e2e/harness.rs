@@ -253,6 +253,7 @@ impl Bed {
                 listen: vec![tls, h2c],
                 gateway: config,
                 backend: options.kind,
+                metrics: None,
             },
             shutdown.clone(),
         )
@@ -298,6 +299,7 @@ impl Bed {
                 listen: plan.listen,
                 gateway: plan.gateway,
                 backend: self.kind,
+                metrics: None,
             },
             shutdown.clone(),
         )
@@ -337,6 +339,7 @@ impl Bed {
             workers: 1,
             backend: self.kind,
             drain_timeout: h2edge::serve::run::DEFAULT_DRAIN_TIMEOUT,
+            metrics: None,
         };
         let (running, _) = h2edge::serve::run::start_with(
             &[dir.to_path_buf()],

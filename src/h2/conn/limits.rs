@@ -22,6 +22,32 @@ pub enum Limit {
     WindowUpdates,
 }
 
+impl Limit {
+    /// Every limit, for the metrics that count them.
+    pub const ALL: [Limit; 7] = [
+        Limit::HeaderBlock,
+        Limit::Continuations,
+        Limit::EmptyFrames,
+        Limit::RejectedHeaders,
+        Limit::ControlFrames,
+        Limit::Resets,
+        Limit::WindowUpdates,
+    ];
+
+    /// Its name as a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Limit::HeaderBlock => "header_block",
+            Limit::Continuations => "continuation_frames",
+            Limit::EmptyFrames => "empty_frames",
+            Limit::RejectedHeaders => "rejected_headers",
+            Limit::ControlFrames => "control_frames",
+            Limit::Resets => "resets",
+            Limit::WindowUpdates => "window_updates",
+        }
+    }
+}
+
 /// Resets per time window (Rapid Reset, MadeYouReset). A fixed window: it starts at the first reset
 /// counted and restarts at the first reset after it expired.
 #[derive(Debug, Default)]

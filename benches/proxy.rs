@@ -26,7 +26,9 @@
 //!
 //! Instruction-count mode (for `.ci/hot-path-cost.sh`): with `H2EDGE_BENCH_CALLS=N` the binary
 //! skips criterion, runs a fixed warm-up and then exactly N more calls of the variant named by
-//! `H2EDGE_BENCH_VARIANT` (`h2c`, the default, or `tls`), and exits.
+//! `H2EDGE_BENCH_VARIANT` (`h2c`, the default, or `tls`), and exits. With `H2EDGE_BENCH_METRICS=1`
+//! the gateway counts what it does as `h2edge run --admin` has it count (`observe::Recorder`), so
+//! the two runs give the cost of the metrics per call.
 
 use std::hint::black_box;
 use std::io::{BufRead, Write};
@@ -42,6 +44,7 @@ use h2edge::demo;
 use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::{Config, Connection, Handler, Role};
 use h2edge::h2::fields::FieldList;
+use h2edge::proxy::events::Events;
 use h2edge::proxy::gateway::{Endpoint, GatewayConfig, Listener, Service};
 use h2edge::proxy::upstreams::Upstreams;
 use h2edge::testkit::{ClientId, Dial, Peer, Sim};
@@ -285,9 +288,9 @@ impl Peer for Upstream {
 }
 
 /// The gateway and its peers, in memory (`h2edge::testkit::Sim`).
-struct Rig {
+struct Rig<E = ()> {
     variant: Variant,
-    sim: Sim<Client, Upstream>,
+    sim: Sim<Client, Upstream, E>,
     client: ClientId,
 }
 
@@ -297,6 +300,12 @@ fn endpoint_addr(i: usize) -> SocketAddr {
 
 impl Rig {
     fn new(variant: Variant) -> Rig {
+        Rig::with_events(variant, ())
+    }
+}
+
+impl<E: Events> Rig<E> {
+    fn with_events(variant: Variant, events: E) -> Rig<E> {
         let now = Instant::now();
         let (listener, upstream_client, upstream_tls, client_tls) = match variant {
             Variant::H2c => (Listener::H2c, None, None, None),
@@ -343,7 +352,7 @@ impl Rig {
                 answered: 0,
             })
         };
-        let mut sim = Sim::new(config, now, SEED, dial);
+        let mut sim = Sim::with_events(config, now, SEED, events, dial);
         sim.latency = TURN;
         let tls = client_tls.map(|(config, name)| {
             rustls::Connection::Client(
@@ -509,10 +518,23 @@ fn count_calls(calls: u64) {
         }
     };
     let total = WARMUP + calls;
-    let mut rig = Rig::new(variant);
-    rig.run(total, total);
-    assert_eq!(rig.done(), total);
-    rig.check();
+    if std::env::var_os("H2EDGE_BENCH_METRICS").is_some_and(|v| v == "1") {
+        let registry = h2edge::observe::Registry::default();
+        let mut rig = Rig::with_events(variant, registry.worker());
+        rig.run(total, total);
+        assert_eq!(rig.done(), total);
+        rig.check();
+        assert_eq!(
+            registry.sum(|c| c.streams.get()),
+            total,
+            "every call counted"
+        );
+    } else {
+        let mut rig = Rig::new(variant);
+        rig.run(total, total);
+        assert_eq!(rig.done(), total);
+        rig.check();
+    }
     println!(
         "{}: {calls} calls after {WARMUP} warm-up calls",
         variant.name()

@@ -231,3 +231,46 @@ fn metrics_count_what_the_workers_did() {
     gateway.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGTERM turns `/ready` to 503 at once, while streams in flight may still finish (a load
+/// balancer stops sending new connections), and `/healthz` stays 200 until the process ends.
+#[test]
+fn ready_turns_503_while_draining() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-drain");
+    let port = free_port();
+    let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    // An upstream that accepts and never answers: the stream sent to it stays in flight.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream = silent.local_addr().expect("addr");
+    let config = h2c_config(port, upstream);
+    let mut gateway = Gateway::start_with(
+        &dir,
+        &config,
+        &["--admin", &admin.to_string(), "--drain-timeout", "3s"],
+    );
+    let mut sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
+    let authority = format!("127.0.0.1:{port}");
+    let request: [(&[u8], &[u8]); 4] = [
+        (b":method", b"GET"),
+        (b":scheme", b"http"),
+        (b":authority", authority.as_bytes()),
+        (b":path", b"/"),
+    ];
+    conn.open_stream(request, true).expect("open stream");
+    let out = conn.pending_output();
+    sock.write_all(out).expect("send the request");
+    let n = out.len();
+    conn.advance_output(n);
+    // The gateway has connected upstream: the stream is in flight.
+    let (_upstream_side, _) = silent.accept().expect("the gateway connects upstream");
+    assert_eq!(get(admin, "/ready").0, 200);
+    gateway.signal(libc::SIGTERM);
+    gateway.wait_for("draining");
+    assert_eq!(get(admin, "/ready"), (503, "not ready\n".to_string()));
+    assert_eq!(get(admin, "/healthz").0, 200);
+    let (_, metrics) = get(admin, "/metrics");
+    assert_eq!(sample(&metrics, "h2edge_ready"), Some(0));
+    assert!(gateway.wait_exit(Duration::from_secs(10)).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,12 +5,14 @@
 //! (relaxed atomics, no read-modify-write, no lock): on x86-64 the same instructions as a plain
 //! `u64`, on cache lines no other worker writes. The scrape thread only reads.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::h2::conn::Limit;
 use crate::proxy::events::{EndpointRef, Events, Outcome, StreamEnd};
 use crate::proxy::local::Reason;
+use crate::proxy::settings::{GatewayConfig, Service};
 
 /// One counter, written by one thread.
 #[derive(Default, Debug)]
@@ -31,7 +33,7 @@ impl Counter {
 
 /// How a stream ended, as a metric label (the order of [`WorkerCounters::ended`]).
 pub const OUTCOMES: [&str; 4] = ["complete", "client_gone", "upstream_failed", "local"];
-/// HTTP status classes (`1xx` to `5xx`, the order of [`WorkerCounters::responses`]).
+/// HTTP status classes (`1xx` to `5xx`, the order of [`Endpoints::responses`]).
 pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// One worker's counters. Aligned so that no two workers' counters share a cache line.
@@ -40,7 +42,8 @@ pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 pub struct WorkerCounters {
     pub streams: Counter,
     pub ended: [Counter; 4],
-    pub responses: [Counter; 5],
+    /// Per endpoint of the configuration in force; replaced (by the worker) when one takes effect.
+    pub endpoints: Mutex<Arc<Endpoints>>,
     pub local: [Counter; Reason::ALL.len()],
     pub replays: Counter,
     pub upstream_answered: Counter,
@@ -49,6 +52,47 @@ pub struct WorkerCounters {
     pub ejections: Counter,
     /// Per limit, from clients then from upstreams.
     pub limits: [[Counter; Limit::ALL.len()]; 2],
+}
+
+/// Upstream answers per endpoint, by status class, for one configuration.
+#[derive(Default, Debug)]
+pub struct Endpoints {
+    /// (cluster name, endpoint id) of each entry.
+    pub labels: Vec<(String, String)>,
+    /// Where each cluster's endpoints start.
+    first: Vec<usize>,
+    pub responses: Vec<[Counter; 5]>,
+}
+
+impl Endpoints {
+    /// The endpoints of `config`, with the counts of those that were in `old` already (Prometheus
+    /// counters never go down while their series exists).
+    fn of(config: &GatewayConfig, old: &Endpoints) -> Endpoints {
+        let mut e = Endpoints::default();
+        if let Service::Proxy(up) = &config.service {
+            for cluster in &up.clusters {
+                e.first.push(e.labels.len());
+                let name = cluster.balance.name();
+                for spec in cluster.balance.endpoints() {
+                    e.labels.push((name.to_string(), spec.id.clone()));
+                }
+            }
+        }
+        e.responses = e.labels.iter().map(|_| Default::default()).collect();
+        for (i, label) in old.labels.iter().enumerate() {
+            if let Some(j) = e.labels.iter().position(|l| l == label) {
+                for (to, from) in e.responses[j].iter().zip(&old.responses[i]) {
+                    to.add(from.get());
+                }
+            }
+        }
+        e
+    }
+
+    fn entry(&self, ep: EndpointRef) -> Option<&[Counter; 5]> {
+        self.responses
+            .get(self.first.get(ep.cluster)? + ep.endpoint)
+    }
 }
 
 /// Every worker's counters.
@@ -66,7 +110,33 @@ impl Registry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(c.clone());
-        Recorder(c)
+        Recorder {
+            endpoints: Arc::default(),
+            counters: c,
+        }
+    }
+
+    /// Upstream answers per (cluster, endpoint, status class), summed over the workers.
+    pub fn responses(&self) -> BTreeMap<(String, String, usize), u64> {
+        let mut sums = BTreeMap::new();
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        for w in workers.iter() {
+            let endpoints = w
+                .endpoints
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            for ((cluster, endpoint), classes) in endpoints.labels.iter().zip(&endpoints.responses)
+            {
+                for (class, c) in classes.iter().enumerate() {
+                    let sum: &mut u64 = sums
+                        .entry((cluster.clone(), endpoint.clone(), class))
+                        .or_default();
+                    *sum = sum.wrapping_add(c.get());
+                }
+            }
+        }
+        sums
     }
 
     /// `f(worker)` summed over the workers.
@@ -77,23 +147,34 @@ impl Registry {
 }
 
 /// A worker's [`Events`] sink: it counts.
-pub struct Recorder(Arc<WorkerCounters>);
+pub struct Recorder {
+    counters: Arc<WorkerCounters>,
+    /// This worker's per-endpoint counters (also in `counters.endpoints`, for the scrape).
+    endpoints: Arc<Endpoints>,
+}
 
 impl Events for Recorder {
+    fn configured(&mut self, config: &GatewayConfig) {
+        let next = Arc::new(Endpoints::of(config, &self.endpoints));
+        *self
+            .counters
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = next.clone();
+        self.endpoints = next;
+    }
+
     fn stream_started(&mut self, _listener: usize) {
-        self.0.streams.add(1);
+        self.counters.streams.add(1);
     }
 
     fn local_answer(&mut self, _listener: usize, reason: Reason) {
-        self.0.local[reason.index()].add(1);
+        self.counters.local[reason.index()].add(1);
     }
 
-    fn answered(&mut self, _endpoint: EndpointRef, status: u16) {
-        if let Some(c) = self
-            .0
-            .responses
-            .get(usize::from(status / 100).wrapping_sub(1))
-        {
+    fn answered(&mut self, endpoint: EndpointRef, status: u16) {
+        let class = usize::from(status / 100).wrapping_sub(1);
+        if let Some(c) = self.endpoints.entry(endpoint).and_then(|e| e.get(class)) {
             c.add(1);
         }
     }
@@ -105,32 +186,32 @@ impl Events for Recorder {
             Outcome::UpstreamFailed(_) => 2,
             Outcome::Local(_) => 3,
         };
-        self.0.ended[i].add(1);
+        self.counters.ended[i].add(1);
     }
 
     fn replayed(&mut self, _endpoint: EndpointRef) {
-        self.0.replays.add(1);
+        self.counters.replays.add(1);
     }
 
     fn upstream_connected(&mut self, _endpoint: EndpointRef) {
-        self.0.upstream_answered.add(1);
+        self.counters.upstream_answered.add(1);
     }
 
     fn upstream_failed(&mut self, _endpoint: EndpointRef) {
-        self.0.upstream_failed.add(1);
+        self.counters.upstream_failed.add(1);
     }
 
     fn upstream_goaway(&mut self, _endpoint: EndpointRef, _code: crate::h2::ErrorCode) {
-        self.0.upstream_goaways.add(1);
+        self.counters.upstream_goaways.add(1);
     }
 
     fn ejected(&mut self, _endpoint: EndpointRef, _until: std::time::Instant) {
-        self.0.ejections.add(1);
+        self.counters.ejections.add(1);
     }
 
     fn limit_tripped(&mut self, limit: Limit, upstream: bool) {
         if let Some(i) = Limit::ALL.iter().position(|&l| l == limit) {
-            self.0.limits[usize::from(upstream)][i].add(1);
+            self.counters.limits[usize::from(upstream)][i].add(1);
         }
     }
 }

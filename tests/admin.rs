@@ -274,3 +274,67 @@ fn ready_turns_503_while_draining() {
     assert!(gateway.wait_exit(Duration::from_secs(10)).success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Upstream answers are counted per cluster and endpoint: 9 calls through the demo (three echo
+/// backends, round robin) read back as 3 `2xx` answers from each backend.
+#[test]
+fn answers_are_counted_per_endpoint() {
+    use std::io::BufRead as _;
+    let (tls, h2c, admin) = (free_port(), free_port(), free_port());
+    let admin: SocketAddr = ([127, 0, 0, 1], admin).into();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_h2edge"))
+        .args(["demo", "--workers", "1", "--admin", &admin.to_string()])
+        .args(["--listen", &format!("127.0.0.1:{tls}")])
+        .args(["--h2c-listen", &format!("127.0.0.1:{h2c}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start h2edge demo");
+    let stdout = std::io::BufReader::new(demo.stdout.take().expect("stdout"));
+    let mut backends = Vec::new();
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(list) = line
+            .trim()
+            .strip_prefix("3 echo backends behind mutual TLS: ")
+        {
+            backends = list
+                .split_whitespace()
+                .filter_map(|b| b.split_once('=').map(|(_, addr)| addr.to_string()))
+                .collect();
+        }
+        if line.contains("Ctrl-C stops it") {
+            break;
+        }
+    }
+    assert_eq!(backends.len(), 3, "the demo names its backends");
+    const CALLS: usize = 9;
+    let mut sock = timed(TcpStream::connect(("127.0.0.1", h2c)).expect("connect"));
+    let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
+    let authority = format!("127.0.0.1:{h2c}");
+    for _ in 0..CALLS {
+        let request: [(&[u8], &[u8]); 4] = [
+            (b":method", b"GET"),
+            (b":scheme", b"http"),
+            (b":authority", authority.as_bytes()),
+            (b":path", b"/"),
+        ];
+        conn.open_stream(request, true).expect("open stream");
+    }
+    let mut h = Recorder::default();
+    drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() == CALLS);
+    let (_, metrics) = get(admin, "/metrics");
+    let _ = demo.kill();
+    let _ = demo.wait();
+    check_format(&metrics);
+    promtool_accepts(&metrics);
+    for b in &backends {
+        let series = format!(
+            "h2edge_upstream_responses_total{{cluster=\"all\",endpoint=\"{b}\",class=\"2xx\"}}"
+        );
+        assert_eq!(sample(&metrics, &series), Some(3), "{series}\n{metrics}");
+    }
+    assert_eq!(sample(&metrics, "h2edge_streams_total"), Some(CALLS as u64));
+    assert_eq!(
+        sample(&metrics, "h2edge_streams_ended_total{outcome=\"complete\"}"),
+        Some(CALLS as u64)
+    );
+}

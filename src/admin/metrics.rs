@@ -92,16 +92,24 @@ fn traffic(out: &mut String, w: &Registry) {
         "Proxied streams ended, by how: complete, the client went, the upstream failed, or answered locally.",
         &ended,
     );
-    let responses: Vec<(String, u64)> = CLASSES
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (format!("class=\"{k}\""), w.sum(|c| c.responses[i].get())))
+    let responses: Vec<(String, u64)> = w
+        .responses()
+        .into_iter()
+        .map(|((cluster, endpoint, class), n)| {
+            let class = CLASSES.get(class).copied().unwrap_or("unknown");
+            let labels = format!(
+                "cluster=\"{}\",endpoint=\"{}\",class=\"{class}\"",
+                escape(&cluster),
+                escape(&endpoint)
+            );
+            (labels, n)
+        })
         .collect();
     labeled(
         out,
         "h2edge_upstream_responses_total",
         "counter",
-        "Upstream answers by HTTP status class (a gRPC status as Envoy maps it; an upstream failure as 502).",
+        "Upstream answers by cluster, endpoint and HTTP status class (a gRPC status as Envoy maps it; an upstream failure as 502).",
         &responses,
     );
     let local: Vec<(String, u64)> = Reason::ALL
@@ -177,4 +185,11 @@ fn traffic(out: &mut String, w: &Registry) {
 fn labeled(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
     let samples: Vec<(&str, u64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     family(out, name, kind, help, &samples);
+}
+
+/// A label value as the exposition format writes it: backslash, double quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

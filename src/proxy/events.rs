@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use super::local::Reason;
+use super::settings::GatewayConfig;
 use crate::h2::ErrorCode;
 pub use crate::h2::conn::Limit;
 
@@ -49,6 +50,12 @@ pub trait Events {
     /// Whether anybody listens: the gateway builds an event's arguments only then, so `()` costs
     /// nothing at all, not even the lookups an argument needs.
     const ENABLED: bool = true;
+
+    /// A configuration took effect (at the start, and at each reload): the endpoints that
+    /// [`EndpointRef`]s name from now on.
+    fn configured(&mut self, config: &GatewayConfig) {
+        let _ = config;
+    }
 
     /// A client opened a stream on `listener`.
     fn stream_started(&mut self, listener: usize) {

@@ -55,8 +55,10 @@ impl Gateway {
 impl<E: Events> Gateway<E> {
     /// A worker's gateway that reports what happens to `events`.
     pub fn with_events(config: Arc<GatewayConfig>, now: Instant, seed: u64, events: E) -> Self {
+        let mut w = Worker::new(config, now, seed, events);
+        w.events.configured(&w.config);
         Gateway {
-            w: Worker::new(config, now, seed, events),
+            w,
             backlog: Vec::new(),
             drains: Drains::default(),
         }
@@ -596,6 +598,7 @@ impl<E: Events> Gateway<E> {
             .reconfigure(&mut w.conns, &w.config, &config, &mut w.timers);
         w.bridges.renumber_endpoints(&moved, pool::GONE);
         w.config = config;
+        w.events.configured(&w.config);
         for id in lost {
             bridge::settle(w, None, id, bridge::End::Unplaced(Reason::Unavailable));
         }

@@ -62,7 +62,12 @@ pub struct Endpoints {
     /// Where each cluster's endpoints start.
     first: Vec<usize>,
     pub responses: Vec<[Counter; 5]>,
+    /// `grpc-status` 0 to 16, then anything else (missing included).
+    pub grpc: Vec<[Counter; GRPC_CODES + 1]>,
 }
+
+/// The gRPC status codes (0 OK to 16 UNAUTHENTICATED).
+pub const GRPC_CODES: usize = 17;
 
 impl Endpoints {
     /// The endpoints of `config`, with the counts of those that were in `old` already (Prometheus
@@ -79,9 +84,13 @@ impl Endpoints {
             }
         }
         e.responses = e.labels.iter().map(|_| Default::default()).collect();
+        e.grpc = e.labels.iter().map(|_| Default::default()).collect();
         for (i, label) in old.labels.iter().enumerate() {
             if let Some(j) = e.labels.iter().position(|l| l == label) {
                 for (to, from) in e.responses[j].iter().zip(&old.responses[i]) {
+                    to.add(from.get());
+                }
+                for (to, from) in e.grpc[j].iter().zip(&old.grpc[i]) {
                     to.add(from.get());
                 }
             }
@@ -89,9 +98,8 @@ impl Endpoints {
         e
     }
 
-    fn entry(&self, ep: EndpointRef) -> Option<&[Counter; 5]> {
-        self.responses
-            .get(self.first.get(ep.cluster)? + ep.endpoint)
+    fn index(&self, ep: EndpointRef) -> Option<usize> {
+        Some(self.first.get(ep.cluster)? + ep.endpoint)
     }
 }
 
@@ -118,6 +126,21 @@ impl Registry {
 
     /// Upstream answers per (cluster, endpoint, status class), summed over the workers.
     pub fn responses(&self) -> BTreeMap<(String, String, usize), u64> {
+        self.per_endpoint(|e| &e.responses[..])
+    }
+
+    /// gRPC answers per (cluster, endpoint, `grpc-status`; [`GRPC_CODES`] for any other),
+    /// summed over the workers.
+    pub fn grpc(&self) -> BTreeMap<(String, String, usize), u64> {
+        self.per_endpoint(|e| &e.grpc[..])
+    }
+
+    /// The counters `f` picks of each endpoint, summed over the workers by (cluster, endpoint,
+    /// index).
+    fn per_endpoint<const N: usize>(
+        &self,
+        f: impl Fn(&Endpoints) -> &[[Counter; N]],
+    ) -> BTreeMap<(String, String, usize), u64> {
         let mut sums = BTreeMap::new();
         let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         for w in workers.iter() {
@@ -126,11 +149,10 @@ impl Registry {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
-            for ((cluster, endpoint), classes) in endpoints.labels.iter().zip(&endpoints.responses)
-            {
-                for (class, c) in classes.iter().enumerate() {
+            for ((cluster, endpoint), counters) in endpoints.labels.iter().zip(f(&endpoints)) {
+                for (i, c) in counters.iter().enumerate() {
                     let sum: &mut u64 = sums
-                        .entry((cluster.clone(), endpoint.clone(), class))
+                        .entry((cluster.clone(), endpoint.clone(), i))
                         .or_default();
                     *sum = sum.wrapping_add(c.get());
                 }
@@ -174,7 +196,22 @@ impl Events for Recorder {
 
     fn answered(&mut self, endpoint: EndpointRef, status: u16) {
         let class = usize::from(status / 100).wrapping_sub(1);
-        if let Some(c) = self.endpoints.entry(endpoint).and_then(|e| e.get(class)) {
+        let e = &self.endpoints;
+        if let Some(c) = e
+            .index(endpoint)
+            .and_then(|i| e.responses.get(i)?.get(class))
+        {
+            c.add(1);
+        }
+    }
+
+    fn grpc_answered(&mut self, endpoint: EndpointRef, code: Option<u32>) {
+        let code = code
+            .and_then(|c| usize::try_from(c).ok())
+            .filter(|&c| c < GRPC_CODES)
+            .unwrap_or(GRPC_CODES);
+        let e = &self.endpoints;
+        if let Some(c) = e.index(endpoint).and_then(|i| e.grpc.get(i)?.get(code)) {
             c.add(1);
         }
     }

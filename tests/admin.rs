@@ -275,8 +275,9 @@ fn ready_turns_503_while_draining() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Upstream answers are counted per cluster and endpoint: 9 calls through the demo (three echo
-/// backends, round robin) read back as 3 `2xx` answers from each backend.
+/// Upstream answers are counted per cluster and endpoint: 9 GETs and 6 gRPC calls through the demo
+/// (three echo backends, round robin) read back as 5 `2xx` answers and 2 `grpc-status` 0 answers
+/// from each backend.
 #[test]
 fn answers_are_counted_per_endpoint() {
     use std::io::BufRead as _;
@@ -306,11 +307,15 @@ fn answers_are_counted_per_endpoint() {
         }
     }
     assert_eq!(backends.len(), 3, "the demo names its backends");
-    const CALLS: usize = 9;
+    // Nine GETs, then six gRPC calls (the echo answers grpc-status 0 when the request ends).
+    const GETS: usize = 9;
+    const GRPC: usize = 6;
+    const CALLS: usize = GETS + GRPC;
     let mut sock = timed(TcpStream::connect(("127.0.0.1", h2c)).expect("connect"));
     let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
     let authority = format!("127.0.0.1:{h2c}");
-    for _ in 0..CALLS {
+    let mut h = Recorder::default();
+    for _ in 0..GETS {
         let request: [(&[u8], &[u8]); 4] = [
             (b":method", b"GET"),
             (b":scheme", b"http"),
@@ -319,18 +324,37 @@ fn answers_are_counted_per_endpoint() {
         ];
         conn.open_stream(request, true).expect("open stream");
     }
-    let mut h = Recorder::default();
+    drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() == GETS);
+    for _ in 0..GRPC {
+        let request: [(&[u8], &[u8]); 6] = [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":authority", authority.as_bytes()),
+            (b":path", b"/pkg.Svc/Method"),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+        ];
+        let id = conn.open_stream(request, false).expect("open stream");
+        // One empty gRPC message: flag 0, length 0.
+        conn.send_data(id, &[0; 5], true).expect("send the message");
+    }
     drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() == CALLS);
     let (_, metrics) = get(admin, "/metrics");
     let _ = demo.kill();
     let _ = demo.wait();
     check_format(&metrics);
     promtool_accepts(&metrics);
+    // Round robin: every backend takes 3 of the GETs and 2 of the gRPC calls (a gRPC answer is
+    // counted 2xx by its grpc-status 0).
     for b in &backends {
         let series = format!(
             "h2edge_upstream_responses_total{{cluster=\"all\",endpoint=\"{b}\",class=\"2xx\"}}"
         );
-        assert_eq!(sample(&metrics, &series), Some(3), "{series}\n{metrics}");
+        assert_eq!(sample(&metrics, &series), Some(5), "{series}\n{metrics}");
+        let series = format!(
+            "h2edge_grpc_responses_total{{cluster=\"all\",endpoint=\"{b}\",grpc_status=\"0\"}}"
+        );
+        assert_eq!(sample(&metrics, &series), Some(2), "{series}\n{metrics}");
     }
     assert_eq!(sample(&metrics, "h2edge_streams_total"), Some(CALLS as u64));
     assert_eq!(

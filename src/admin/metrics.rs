@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::Status;
 use crate::h2::conn::Limit;
-use crate::observe::{CLASSES, OUTCOMES, Registry};
+use crate::observe::{CLASSES, GRPC_CODES, OUTCOMES, Registry};
 use crate::proxy::local::Reason;
 
 pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -111,6 +111,32 @@ fn traffic(out: &mut String, w: &Registry) {
         "counter",
         "Upstream answers by cluster, endpoint and HTTP status class (a gRPC status as Envoy maps it; an upstream failure as 502).",
         &responses,
+    );
+    // Only the codes seen: seventeen series per endpoint, mostly zero, would bury the others.
+    let grpc: Vec<(String, u64)> = w
+        .grpc()
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .map(|((cluster, endpoint, code), n)| {
+            let code = if code < GRPC_CODES {
+                code.to_string()
+            } else {
+                "other".to_string()
+            };
+            let labels = format!(
+                "cluster=\"{}\",endpoint=\"{}\",grpc_status=\"{code}\"",
+                escape(&cluster),
+                escape(&endpoint)
+            );
+            (labels, n)
+        })
+        .collect();
+    labeled(
+        out,
+        "h2edge_grpc_responses_total",
+        "counter",
+        "gRPC answers by cluster, endpoint and grpc-status (other: missing or out of range).",
+        &grpc,
     );
     let local: Vec<(String, u64)> = Reason::ALL
         .iter()

@@ -74,6 +74,12 @@ pub trait Events {
         let _ = (endpoint, status);
     }
 
+    /// An upstream answered a gRPC stream with `grpc-status` `code` (`None`: missing or not a
+    /// number).
+    fn grpc_answered(&mut self, endpoint: EndpointRef, code: Option<u32>) {
+        let _ = (endpoint, code);
+    }
+
     /// A proxied stream ended.
     fn stream_ended(&mut self, end: &StreamEnd) {
         let _ = end;

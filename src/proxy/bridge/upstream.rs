@@ -91,7 +91,10 @@ impl<E: Events> Handler for UpstreamHandler<'_, E> {
         let answer = match (interim, b.grpc, fields.status()) {
             (true, _, _) => None,
             (false, true, Some(b"200")) if !end_stream => None,
-            (false, true, Some(b"200")) => Some(grpc_as_http(fields.get(b"grpc-status"))),
+            (false, true, Some(b"200")) => {
+                grpc_answered(w, self.side.endpoint, fields);
+                Some(grpc_as_http(fields.get(b"grpc-status")))
+            }
             (false, _, status) => Some(http_status(status)),
         };
         if let Some(r) = done {
@@ -110,6 +113,7 @@ impl<E: Events> Handler for UpstreamHandler<'_, E> {
             return;
         };
         if self.w.bridges.get(id).is_some_and(|b| b.grpc) {
+            grpc_answered(self.w, self.side.endpoint, fields);
             let status = grpc_as_http(fields.get(b"grpc-status"));
             self.w.record_answer(self.side.endpoint, status);
         }
@@ -252,6 +256,19 @@ pub(in crate::proxy) fn gone<E: Events>(mut side: UpstreamSide, id: ConnId, w: &
         if let Some((_, side)) = w.conns.client(client) {
             side.leg.wake(client_stream);
         }
+    }
+}
+
+/// Reports a gRPC answer's `grpc-status` (`None`: missing or not a number) to the event sink.
+fn grpc_answered<E: Events>(w: &mut Worker<E>, ep: usize, fields: &FieldList) {
+    if !E::ENABLED {
+        return;
+    }
+    if let Some(e) = w.pool.endpoint_ref(ep) {
+        let code = fields
+            .get(b"grpc-status")
+            .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
+        w.events.grpc_answered(e, code);
     }
 }
 

@@ -17,7 +17,7 @@ use h2c_gateway::h2c_config;
 
 #[path = "common/raw_h2.rs"]
 mod raw_h2;
-use raw_h2::{Recorder, drive, timed};
+use raw_h2::{Recorder, drive, open_get, timed};
 
 use h2edge::h2::conn::{Config, Connection, Role};
 
@@ -40,6 +40,14 @@ fn get(admin: SocketAddr, path: &str) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .expect("a status code");
     (code, body.to_string())
+}
+
+/// A cleartext HTTP/2 client connection to the gateway's listener on `port`, with the authority
+/// its requests name.
+fn client(port: u16) -> (TcpStream, Connection, String) {
+    let sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    let conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
+    (sock, conn, format!("127.0.0.1:{port}"))
 }
 
 /// The value of the sample `series` (name with its labels, as printed) in a `/metrics` body.
@@ -189,17 +197,9 @@ fn metrics_count_what_the_workers_did() {
     assert!(config.contains("/known"));
     let gateway = Gateway::start_with(&dir, &config, &["--admin", &admin.to_string()]);
     const SENT: usize = 7;
-    let mut sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
-    let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
-    let authority = format!("127.0.0.1:{port}");
+    let (mut sock, mut conn, authority) = client(port);
     for _ in 0..SENT {
-        let request: [(&[u8], &[u8]); 4] = [
-            (b":method", b"GET"),
-            (b":scheme", b"http"),
-            (b":authority", authority.as_bytes()),
-            (b":path", b"/unknown"),
-        ];
-        conn.open_stream(request, true).expect("open stream");
+        open_get(&mut conn, &authority, "/unknown");
     }
     let mut h = Recorder::default();
     drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() == SENT);
@@ -248,16 +248,8 @@ fn ready_turns_503_while_draining() {
         &config,
         &["--admin", &admin.to_string(), "--drain-timeout", "3s"],
     );
-    let mut sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
-    let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
-    let authority = format!("127.0.0.1:{port}");
-    let request: [(&[u8], &[u8]); 4] = [
-        (b":method", b"GET"),
-        (b":scheme", b"http"),
-        (b":authority", authority.as_bytes()),
-        (b":path", b"/"),
-    ];
-    conn.open_stream(request, true).expect("open stream");
+    let (mut sock, mut conn, authority) = client(port);
+    open_get(&mut conn, &authority, "/");
     let out = conn.pending_output();
     sock.write_all(out).expect("send the request");
     let n = out.len();
@@ -311,18 +303,10 @@ fn answers_are_counted_per_endpoint() {
     const GETS: usize = 9;
     const GRPC: usize = 6;
     const CALLS: usize = GETS + GRPC;
-    let mut sock = timed(TcpStream::connect(("127.0.0.1", h2c)).expect("connect"));
-    let mut conn = Connection::new(Role::Client, &Config::default(), std::time::Instant::now());
-    let authority = format!("127.0.0.1:{h2c}");
+    let (mut sock, mut conn, authority) = client(h2c);
     let mut h = Recorder::default();
     for _ in 0..GETS {
-        let request: [(&[u8], &[u8]); 4] = [
-            (b":method", b"GET"),
-            (b":scheme", b"http"),
-            (b":authority", authority.as_bytes()),
-            (b":path", b"/"),
-        ];
-        conn.open_stream(request, true).expect("open stream");
+        open_get(&mut conn, &authority, "/");
     }
     drive(&mut sock, &mut conn, &mut h, |h| h.ended.len() == GETS);
     for _ in 0..GRPC {

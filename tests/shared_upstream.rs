@@ -27,6 +27,10 @@ use h2edge::h2::ErrorCode;
 use h2edge::h2::conn::{Config, Connection, Handler, Role};
 use h2edge::h2::fields::FieldList;
 
+#[path = "common/gateway_yaml.rs"]
+mod gateway_yaml;
+use gateway_yaml::{ALL_TO_UP, gateway_yaml};
+
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
 use run_gateway::{Gateway, free_port};
@@ -431,70 +435,6 @@ fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("h2edge-shared-{name}-{}", std::process::id()))
 }
 
-/// An h2c Gateway listener on `port` (with `annotations` on the Gateway) in front of `upstreams`;
-/// `rules` is the HTTPRoute's rules (all to the Service `up`), `policy` the DestinationRule's
-/// `trafficPolicy` (empty for none).
-fn config(
-    port: u16,
-    upstreams: &[SocketAddr],
-    annotations: &str,
-    rules: &str,
-    policy: &str,
-) -> String {
-    let endpoints: Vec<String> = upstreams
-        .iter()
-        .map(|a| format!("{{addresses: [\"{}\"]}}", a.ip()))
-        .collect();
-    let mut yaml = format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: test, annotations: {{{annotations}}}}}
-spec:
-  gatewayClassName: h2edge
-  listeners: [{{name: h2c, port: {port}, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: all, namespace: test}}
-spec:
-  parentRefs: [{{name: edge}}]
-  rules: {rules}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: up, namespace: test}}
-spec:
-  ports: [{{name: h2c, port: 80}}]
-"#
-    );
-    // One EndpointSlice per backend: each listens on its own port.
-    for (i, a) in upstreams.iter().enumerate() {
-        yaml.push_str(&format!(
-            r#"---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: up-{i}
-  namespace: test
-  labels: {{kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{{name: h2c, port: {port}}}]
-endpoints: [{}]
-"#,
-            endpoints[i],
-            port = a.port(),
-        ));
-    }
-    if !policy.is_empty() {
-        yaml.push_str(&format!(
-            "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: up, namespace: test}}\nspec:\n  host: up.test.svc.cluster.local\n  trafficPolicy: {policy}\n"
-        ));
-    }
-    yaml
-}
-
-const ALL_TO_UP: &str = "[{backendRefs: [{name: up, port: 80}]}]";
-
 // ---- A: cancelled downloads ----
 
 /// 1,000 downloads of 256 KiB, each cancelled after a little of it was read (most with
@@ -532,7 +472,7 @@ fn cancelled_downloads_give_back_the_upstream_connection_window() {
     let port = free_port();
     let gateway = Gateway::start(
         &scratch("cancel"),
-        &config(port, &[backend.addr], "", ALL_TO_UP, ""),
+        &gateway_yaml(port, &[backend.addr], "", ALL_TO_UP, ""),
     );
     cancel_downloads(port);
     fresh_downloads_complete(port, 24, 256 << 10);
@@ -583,7 +523,7 @@ fn a_held_response_outlives_its_replaced_connection() {
     let port = free_port();
     let gateway = Gateway::start(
         &scratch("held"),
-        &config(port, &[backend.addr], "", ALL_TO_UP, ""),
+        &gateway_yaml(port, &[backend.addr], "", ALL_TO_UP, ""),
     );
     let slow = Config {
         initial_window_size: 65_535,
@@ -615,7 +555,7 @@ fn cancelled_downloads_leave_nghttpd_connections_serving() {
     let port = free_port();
     let gateway = Gateway::start(
         &scratch("cancel-nghttpd"),
-        &config(port, &[nghttpd.addr], "", ALL_TO_UP, ""),
+        &gateway_yaml(port, &[nghttpd.addr], "", ALL_TO_UP, ""),
     );
     cancel_downloads(port);
     fresh_downloads_complete(port, 24, 256 << 10);
@@ -695,7 +635,7 @@ fn never_reading_clients(upstream: SocketAddr, name: &str) {
     let annotations = "h2edge.io/worker-buffer-budget: 8Mi, h2edge.io/stream-stall-timeout: 2s";
     let gateway = Gateway::start(
         &scratch(name),
-        &config(port, &[upstream], annotations, ALL_TO_UP, ""),
+        &gateway_yaml(port, &[upstream], annotations, ALL_TO_UP, ""),
     );
     // Warm: the upstream connection is open, the allocator has its working set.
     fresh_downloads_complete(port, 4, 256 << 10);
@@ -777,7 +717,7 @@ fn late_answers_after_a_stall_fail_no_other_stream() {
     let rules = "[{matches: [{path: {type: PathPrefix, value: /t/}}], timeouts: {request: 200ms}, backendRefs: [{name: up, port: 80}]}, {backendRefs: [{name: up, port: 80}]}]";
     let gateway = Gateway::start(
         &scratch("late"),
-        &config(port, &[backend.addr], "", rules, ""),
+        &gateway_yaml(port, &[backend.addr], "", rules, ""),
     );
     fresh_downloads_complete(port, 1, 1);
     // The backend stops answering (it still reads, so its answers are late, not lost).

@@ -19,7 +19,7 @@ mod proc_tcp;
 mod raw_h2;
 #[path = "common/run_gateway.rs"]
 mod run_gateway;
-use raw_h2::{Driven, Recorder, drive, timed};
+use raw_h2::{Driven, Recorder, drive, open_get, timed};
 use run_gateway::{Gateway, free_port};
 
 /// What the backend saw of one upstream connection, reported when it ended.
@@ -73,13 +73,7 @@ fn get(port: u16) {
     let mut sock = timed(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
     let mut conn = Connection::new(Role::Client, &Config::default(), Instant::now());
     let authority = format!("127.0.0.1:{port}");
-    let request: [(&[u8], &[u8]); 4] = [
-        (b":method", b"GET"),
-        (b":scheme", b"http"),
-        (b":authority", authority.as_bytes()),
-        (b":path", b"/"),
-    ];
-    conn.open_stream(request, true).expect("open stream");
+    open_get(&mut conn, &authority, "/");
     let mut h = Recorder::default();
     drive(&mut sock, &mut conn, &mut h, |h| !h.heads.is_empty());
     let status = h.heads[0].1.iter().find(|f| f.0 == ":status").cloned();

@@ -109,3 +109,16 @@ pub fn timed(sock: TcpStream) -> TcpStream {
     sock.set_nodelay(true).expect("nodelay");
     sock
 }
+
+/// Opens a GET of `path` at `authority` (h2c) on the client connection `conn`, its request ended
+/// at once; returns its stream id.
+#[allow(dead_code)] // not every crate sends requests
+pub fn open_get(conn: &mut Connection, authority: &str, path: &str) -> u32 {
+    let request: [(&[u8], &[u8]); 4] = [
+        (b":method", b"GET"),
+        (b":scheme", b"http"),
+        (b":authority", authority.as_bytes()),
+        (b":path", path.as_bytes()),
+    ];
+    conn.open_stream(request, true).expect("open stream")
+}

@@ -4,6 +4,11 @@
 //! real-socket suites (`tests/shared_upstream.rs`, `tests/upstream_life.rs`,
 //! `tests/conn_timeouts.rs`, `tests/e2e`), each area with at least one test there.
 
+#[path = "../common/gateway_yaml.rs"]
+mod gateway_yaml;
+pub use gateway_yaml::ALL_TO_UP;
+use gateway_yaml::gateway_yaml;
+
 mod backoff;
 mod client_limits;
 mod conn_life;
@@ -27,55 +32,11 @@ pub fn endpoint(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1 + i], 8080))
 }
 
-/// An h2c Gateway listener (with `annotations` on the Gateway) in front of `endpoints`; `rules` is
-/// the HTTPRoute's rules (all to the Service `up`), `policy` the DestinationRule's
-/// `trafficPolicy` (empty for none).
+/// An h2c Gateway listener on port 8080 (with `annotations` on the Gateway) in front of
+/// `endpoints` (see `tests/common/gateway_yaml.rs`).
 pub fn yaml(endpoints: &[SocketAddr], annotations: &str, rules: &str, policy: &str) -> String {
-    let mut yaml = format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: test, annotations: {{{annotations}}}}}
-spec:
-  gatewayClassName: h2edge
-  listeners: [{{name: h2c, port: 8080, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: all, namespace: test}}
-spec:
-  parentRefs: [{{name: edge}}]
-  rules: {rules}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: up, namespace: test}}
-spec:
-  ports: [{{name: h2c, port: 80}}]
-"#
-    );
-    for (i, a) in endpoints.iter().enumerate() {
-        yaml.push_str(&format!(
-            r#"---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {{name: up-{i}, namespace: test, labels: {{kubernetes.io/service-name: up}}}}
-addressType: IPv4
-ports: [{{name: h2c, port: {port}}}]
-endpoints: [{{addresses: ["{ip}"]}}]
-"#,
-            port = a.port(),
-            ip = a.ip(),
-        ));
-    }
-    if !policy.is_empty() {
-        yaml.push_str(&format!(
-            "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: up, namespace: test}}\nspec:\n  host: up.test.svc.cluster.local\n  trafficPolicy: {policy}\n"
-        ));
-    }
-    yaml
+    gateway_yaml(8080, endpoints, annotations, rules, policy)
 }
-
-pub const ALL_TO_UP: &str = "[{backendRefs: [{name: up, port: 80}]}]";
 
 /// What each endpoint does when the gateway connects.
 pub enum Listening {

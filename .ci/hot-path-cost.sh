@@ -11,6 +11,7 @@
 #
 #   bash .ci/hot-path-cost.sh            # check
 #   bash .ci/hot-path-cost.sh --update   # measure and write the figures into the budget file
+#   H2EDGE_BENCH_METRICS=1 bash .ci/hot-path-cost.sh   # the same with the metrics of --admin on
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

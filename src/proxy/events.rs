@@ -74,8 +74,8 @@ pub trait Events {
         let _ = (endpoint, status);
     }
 
-    /// An upstream answered a gRPC stream with `grpc-status` `code` (`None`: missing or not a
-    /// number).
+    /// An upstream answered a gRPC stream with `grpc-status` `code` (`None`: missing, or not the
+    /// one or two digits a code has).
     fn grpc_answered(&mut self, endpoint: EndpointRef, code: Option<u32>) {
         let _ = (endpoint, code);
     }

@@ -259,15 +259,20 @@ pub(in crate::proxy) fn gone<E: Events>(mut side: UpstreamSide, id: ConnId, w: &
     }
 }
 
-/// Reports a gRPC answer's `grpc-status` (`None`: missing or not a number) to the event sink.
+/// Reports a gRPC answer's `grpc-status` to the event sink.
 fn grpc_answered<E: Events>(w: &mut Worker<E>, ep: usize, fields: &FieldList) {
     if !E::ENABLED {
         return;
     }
     if let Some(e) = w.pool.endpoint_ref(ep) {
-        let code = fields
-            .get(b"grpc-status")
-            .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
+        let code = match fields.get(b"grpc-status") {
+            // The codes are 0 to 16: one or two digits, read without a string parse per answer.
+            Some(&[a]) if a.is_ascii_digit() => Some(u32::from(a - b'0')),
+            Some(&[a, b]) if a.is_ascii_digit() && b.is_ascii_digit() => {
+                Some(u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+            }
+            _ => None,
+        };
         w.events.grpc_answered(e, code);
     }
 }
